@@ -1,0 +1,69 @@
+"""Configuration of the shared session, read once at start-up.
+
+Both frameworks read the same settings, so the cookie and the store are
+configured in one place. Every field can be set from the environment with
+the prefix ``SHARED_SESSION_`` (for example ``SHARED_SESSION_REDIS_URL``;
+lists are JSON: ``SHARED_SESSION_SECRET_KEYS='["old", "new"]'``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SessionSettings(BaseSettings):
+    """Everything the session layer needs; pass one instance to both sides."""
+
+    model_config = SettingsConfigDict(env_prefix="SHARED_SESSION_", extra="ignore")
+
+    # Store. No URL means the in-memory store (one process, development only).
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    key_prefix: str = "ss:"
+    # Each Redis round trip fails with SessionStoreUnavailable after this long.
+    timeout: float = Field(default=0.5, gt=0)
+    retry_after: int = Field(default=5, ge=1, description="Retry-After of the 503 page")
+
+    # Signing. Newest key last: it signs, every key verifies (rotation).
+    # Empty on the Flask side means SECRET_KEY_FALLBACKS + SECRET_KEY.
+    secret_keys: list[SecretStr] = Field(default_factory=list)
+
+    # Cookie, honoured by both sides.
+    cookie_name: str = "ssid"
+    cookie_domain: str | None = None
+    cookie_path: str = "/"
+    cookie_secure: bool | None = Field(
+        default=None, description="None: Secure exactly when the request is https"
+    )
+    cookie_httponly: bool = True
+    cookie_samesite: Literal["lax", "strict", "none"] | None = "lax"
+    # A persistent cookie lives as long as the absolute lifetime; otherwise
+    # the cookie ends with the browser session unless session["_permanent"].
+    cookie_persistent: bool = True
+
+    # Expiry, in seconds: sliding idle timeout and absolute lifetime.
+    idle_timeout: int = Field(default=7 * 24 * 3600, gt=0)
+    absolute_lifetime: int = Field(default=31 * 24 * 3600, gt=0)
+
+    # Limits.
+    max_session_bytes: int = Field(default=64 * 1024, gt=0)
+    max_cookie_bytes: int = Field(default=4096, gt=0)
+
+    # Taking over sessions that browsers still carry from before.
+    takeover_flask: bool = True
+    flask_cookie_name: str = "session"
+    # Empty: the Flask app's SECRET_KEY_FALLBACKS + SECRET_KEY, else secret_keys.
+    flask_secret_keys: list[SecretStr] = Field(default_factory=list)
+    flask_max_age: int = 31 * 24 * 3600
+    takeover_starlette: bool = True
+    starlette_cookie_name: str = "session"
+    # Empty: secret_keys. Starlette uses only one key; several are all tried.
+    starlette_secret_keys: list[SecretStr] = Field(default_factory=list)
+    starlette_max_age: int = 14 * 24 * 3600
+
+
+    def keys(self) -> list[str]:
+        """The plain signing keys, newest last."""
+        return [key.get_secret_value() for key in self.secret_keys]
