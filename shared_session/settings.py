@@ -63,7 +63,6 @@ class SessionSettings(BaseSettings):
     starlette_secret_keys: list[SecretStr] = Field(default_factory=list)
     starlette_max_age: int = 14 * 24 * 3600
 
-
     def keys(self) -> list[str]:
         """The plain signing keys, newest last."""
         return [key.get_secret_value() for key in self.secret_keys]

@@ -1,0 +1,93 @@
+"""Encoding of session values: Flask's tagged JSON, one value at a time.
+
+Each top-level session key is stored as its own Redis hash field, so values
+are encoded one by one. The encoding is Flask's ``flask.json.tag`` (tuples,
+bytes, Markup, UUID and datetimes keep their types) with one addition: a
+datetime tag that keeps microseconds and time zone, registered ahead of
+Flask's HTTP-date tag, which still decodes (cookies taken over from Flask).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from flask.json.tag import JSONTag, TagDateTime, TaggedJSONSerializer
+
+# Field names in the Redis hash: user keys carry "k:", metadata "!".
+USER_PREFIX = "k:"
+CREATED_FIELD = "!c"
+VERSION_FIELD = "!v"
+
+
+class TagISODateTime(JSONTag):
+    """datetime as ISO 8601, exact to the microsecond, naive stays naive."""
+
+    __slots__ = ()
+    key = " dt"
+
+    def check(self, value: Any) -> bool:
+        return isinstance(value, datetime)
+
+    def to_json(self, value: Any) -> Any:
+        return value.isoformat()
+
+    def to_python(self, value: Any) -> Any:
+        return datetime.fromisoformat(value)
+
+
+class SessionSerializer(TaggedJSONSerializer):
+    """Tagged JSON without Flask's app context: the same bytes in any process."""
+
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        position = next(i for i, tag in enumerate(self.order) if isinstance(tag, TagDateTime))
+        self.register(TagISODateTime, index=position)
+
+    def dumps(self, value: Any) -> str:
+        return json.dumps(self.tag(value), separators=(",", ":"))
+
+    def loads(self, value: str | bytes) -> Any:
+        return self._untag_scan(json.loads(value))
+
+
+serializer = SessionSerializer()
+
+
+def encode_value(key: str, value: Any) -> bytes:
+    """One session value as tagged JSON bytes.
+
+    Raises TypeError naming the key when the value cannot be stored
+    (sets, arbitrary objects): store something JSON-like instead.
+    """
+    try:
+        return serializer.dumps(value).encode()
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"session[{key!r}] cannot be stored: {exc}") from exc
+
+
+def decode_value(raw: bytes | str) -> Any:
+    return serializer.loads(raw)
+
+
+def encode_fields(data: Mapping[str, Any]) -> dict[str, bytes]:
+    """Every user key of ``data`` as {hash field: encoded value}."""
+    fields: dict[str, bytes] = {}
+    for key, value in data.items():
+        if not isinstance(key, str):
+            raise TypeError(f"session keys must be str, not {type(key).__name__}: {key!r}")
+        fields[USER_PREFIX + key] = encode_value(key, value)
+    return fields
+
+
+def decode_fields(fields: Mapping[str, bytes]) -> dict[str, Any]:
+    """User data from hash fields; metadata fields are skipped."""
+    return {
+        name[len(USER_PREFIX) :]: decode_value(raw)
+        for name, raw in fields.items()
+        if name.startswith(USER_PREFIX)
+    }

@@ -1,0 +1,91 @@
+"""The session cookie: a random id, signed, and the Set-Cookie header for it.
+
+Pure functions and one small class; both framework sides call them, so the
+cookie is byte-for-byte the same whichever app wrote it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+
+from itsdangerous import BadSignature, Signer
+
+from shared_session.errors import SessionConfigError
+from shared_session.settings import SessionSettings
+
+SALT = "shared-session.cookie.v1"
+# token_urlsafe(32): 43 characters of the URL-safe base64 alphabet.
+_SID_RE = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+def new_session_id() -> str:
+    """A fresh, unguessable session id (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
+def is_session_id(value: str) -> bool:
+    return _SID_RE.fullmatch(value) is not None
+
+
+class CookieSigner:
+    """Signs session ids with the newest key and verifies with all of them."""
+
+    def __init__(self, keys: list[str], max_cookie_bytes: int = 4096) -> None:
+        if not keys or not all(keys):
+            raise SessionConfigError(
+                "shared_session needs at least one non-empty secret key: set "
+                "SHARED_SESSION_SECRET_KEYS (JSON list, newest last) or the Flask SECRET_KEY"
+            )
+        self._signer = Signer(keys, salt=SALT, key_derivation="hmac", digest_method=hashlib.sha256)
+        self.max_cookie_bytes = max_cookie_bytes
+
+    def sign(self, sid: str) -> str:
+        return self._signer.sign(sid).decode()
+
+    def unsign(self, value: str) -> str | None:
+        """The session id in a cookie value, or None if it is not one of ours.
+
+        Oversized, tampered, truncated, or signed-with-an-unknown-key values
+        all give None; the caller starts a fresh session.
+        """
+        if not value or len(value) > self.max_cookie_bytes:
+            return None
+        try:
+            sid = self._signer.unsign(value).decode()
+        except (BadSignature, UnicodeError, ValueError):
+            return None
+        return sid if is_session_id(sid) else None
+
+
+def set_cookie_header(
+    settings: SessionSettings,
+    value: str,
+    *,
+    secure_request: bool,
+    max_age: int | None,
+    name: str | None = None,
+) -> str:
+    """The value of a Set-Cookie header; ``max_age=0`` deletes the cookie."""
+    parts = [f"{name or settings.cookie_name}={value}", f"Path={settings.cookie_path}"]
+    if settings.cookie_domain:
+        parts.append(f"Domain={settings.cookie_domain}")
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+        if max_age == 0:
+            parts.append("Expires=Thu, 01 Jan 1970 00:00:00 GMT")
+    secure = secure_request if settings.cookie_secure is None else settings.cookie_secure
+    if secure or settings.cookie_samesite == "none":
+        parts.append("Secure")
+    if settings.cookie_httponly:
+        parts.append("HttpOnly")
+    if settings.cookie_samesite:
+        parts.append(f"SameSite={settings.cookie_samesite.capitalize()}")
+    return "; ".join(parts)
+
+
+def delete_cookie_header(
+    settings: SessionSettings, *, secure_request: bool, name: str | None = None
+) -> str:
+    return set_cookie_header(settings, "", secure_request=secure_request, max_age=0, name=name)
