@@ -1,0 +1,82 @@
+"""In-process ASGI backend: the new FastAPI app, called directly on the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("gateway.backends.asgi")
+
+# Keys a Starlette gateway puts in the scope while routing; the inner app must
+# not see them or its url_for() would resolve against the gateway's router.
+_GATEWAY_KEYS = ("router", "endpoint", "route", "path_params", "app_root_path")
+
+
+class LifespanError(RuntimeError):
+    """The new app's lifespan startup failed; its message says why."""
+
+
+class ASGIBackend:
+    """Pass requests to an ASGI app and run its lifespan.
+
+    Call ``await start()`` once before serving (from the gateway's lifespan) and
+    ``await aclose()`` at shutdown: they run the app's lifespan startup and
+    shutdown. ``start()`` raises LifespanError when the app reports a startup
+    failure. Apps without lifespan support are served as they are.
+    """
+
+    def __init__(self, app: ASGIApp, *, name: str = "new") -> None:
+        self.app = app
+        self.name = name
+        self.state: dict[str, Any] = {}
+        self._to_app: asyncio.Queue[Message] = asyncio.Queue()
+        self._from_app: asyncio.Queue[Message] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._lifespan_supported = False
+
+    async def start(self) -> None:
+        scope = {
+            "type": "lifespan",
+            "asgi": {"version": "3.0", "spec_version": "2.0"},
+            "state": self.state,
+        }
+        self._task = asyncio.create_task(self._run_lifespan(scope))
+        await self._to_app.put({"type": "lifespan.startup"})
+        message = await self._from_app.get()
+        if message["type"] == "lifespan.startup.failed":
+            raise LifespanError(f"{self.name} app failed to start: {message.get('message', '')}")
+        self._lifespan_supported = message["type"] == "lifespan.startup.complete"
+
+    async def _run_lifespan(self, scope: Scope) -> None:
+        try:
+            await self.app(scope, self._to_app.get, self._from_app.put)
+        except Exception as exc:
+            # Apps that do not support lifespan raise on the scope type.
+            log.debug("%s app has no lifespan: %r", self.name, exc)
+        finally:
+            await self._from_app.put({"type": "gateway.lifespan.ended"})
+
+    async def aclose(self) -> None:
+        if self._task is None:
+            return
+        if self._lifespan_supported and not self._task.done():
+            await self._to_app.put({"type": "lifespan.shutdown"})
+            message = await self._from_app.get()
+            if message["type"] == "lifespan.shutdown.failed":
+                log.error("%s app failed to shut down: %s", self.name, message.get("message"))
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.state or any(key in scope for key in _GATEWAY_KEYS):
+            scope = {k: v for k, v in scope.items() if k not in _GATEWAY_KEYS}
+            if self.state:
+                # What the app's lifespan yielded, as uvicorn would give it.
+                scope["state"] = dict(self.state)
+        await self.app(scope, receive, send)

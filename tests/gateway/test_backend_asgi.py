@@ -1,0 +1,77 @@
+"""The in-process FastAPI backend: pass-through and the app's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+
+from gateway.backends import build_new_backend
+from gateway.backends.asgi import ASGIBackend, LifespanError
+from gateway.settings import GatewaySettings
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def make_app(log: list[str]) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, str]]:
+        log.append("startup")
+        yield {"db": "connected"}
+        log.append("shutdown")
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/state")
+    async def state(request: Request) -> dict[str, str]:
+        return {"db": request.state.db, "url": str(request.url_for("state"))}
+
+    return app
+
+
+async def test_lifespan_runs_and_its_state_reaches_requests() -> None:
+    log: list[str] = []
+    backend = build_new_backend(GatewaySettings(flag_cache_path=None), make_app(log))
+    await backend.start()
+    assert log == ["startup"]
+    transport = httpx.ASGITransport(app=backend)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        response = await client.get("/state")
+    assert response.json() == {"db": "connected", "url": "http://gw/state"}
+    await backend.aclose()
+    assert log == ["startup", "shutdown"]
+
+
+async def test_failed_startup_raises() -> None:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        raise RuntimeError("database is down")
+        yield
+
+    backend = ASGIBackend(FastAPI(lifespan=lifespan))
+    with pytest.raises(LifespanError, match="database is down"):
+        await backend.start()
+    await backend.aclose()
+
+
+async def test_app_without_lifespan_support_is_served() -> None:
+    async def bare(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        if scope["type"] != "http":
+            raise RuntimeError("http only")
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    backend = ASGIBackend(bare)
+    await backend.start()
+    transport = httpx.ASGITransport(app=backend)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        assert (await client.get("/")).status_code == 204
+    await backend.aclose()
