@@ -1,0 +1,64 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from pydantic import SecretStr
+
+from legacy_flask import api, auth, webapp
+from legacy_flask.assets import APP_TEMPLATE_FOLDER, STATIC_FOLDER
+from legacy_flask.csrf import csrf_token
+from legacy_flask.errors import register_error_handlers
+from legacy_flask.filters import register_filters
+from legacy_flask.notes import NotesStore
+from legacy_flask.oidc import init_oidc
+from legacy_flask.settings import AppSettings, load_settings
+from shared_session import SessionSettings, install_flask_session
+
+
+def resolve_session_settings(
+    settings: AppSettings, session_settings: SessionSettings | None
+) -> SessionSettings:
+    """The given session settings (default: from the environment), signed with
+    SECRET_KEY_FALLBACKS + SECRET_KEY when they name no secret keys."""
+    resolved = session_settings if session_settings is not None else SessionSettings()
+    if resolved.secret_keys:
+        return resolved
+    keys = [SecretStr(key) for key in settings.signing_keys()]
+    return resolved.model_copy(update={"secret_keys": keys})
+
+
+def create_app(
+    config: Mapping[str, Any] | None = None,
+    session_settings: SessionSettings | None = None,
+) -> Flask:
+    """Build the app. ``config`` overrides settings by name (``NOTES_DB_PATH``, ``OIDC_ISSUER``...)
+    and is also copied into ``app.config`` (``TESTING``...)."""
+    settings = load_settings(config)
+    app = Flask(__name__, template_folder=APP_TEMPLATE_FOLDER, static_folder=STATIC_FOLDER)
+    app.config.update(
+        SECRET_KEY=settings.secret_key.get_secret_value(),
+        SECRET_KEY_FALLBACKS=settings.signing_keys()[:-1],
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+    )
+    app.config.update(config or {})
+    app.extensions["settings"] = settings
+
+    store = NotesStore(settings.notes_db_path)
+    store.create_schema()
+    app.extensions["notes_store"] = store
+
+    install_flask_session(app, resolve_session_settings(settings, session_settings))
+    init_oidc(app, settings)
+
+    register_filters(app.jinja_env)
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    register_error_handlers(app)
+
+    app.register_blueprint(webapp.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(api.bp)
+    return app

@@ -1,0 +1,63 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from pydantic import SecretStr
+
+# The only things new_fastapi takes from legacy_flask: the template and static
+# folders (one copy on disk) and the Jinja filters.
+from legacy_flask.assets import STATIC_FOLDER, TEMPLATE_FOLDERS
+from new_fastapi.body_limit import BodySizeLimitMiddleware
+from new_fastapi.errors import register_error_handlers
+from new_fastapi.notes import NotesStore
+from new_fastapi.oidc import init_oidc
+from new_fastapi.routers import api, auth, webapp
+from new_fastapi.settings import AppSettings, load_settings
+from new_fastapi.templating import flask_templates
+from shared_session import SessionMiddleware, SessionSettings
+
+
+def resolve_session_settings(
+    settings: AppSettings, session_settings: SessionSettings | None
+) -> SessionSettings:
+    """The given session settings (default: from the environment), signed with
+    SECRET_KEY_FALLBACKS + SECRET_KEY when they name no secret keys (as on the Flask side)."""
+    resolved = session_settings if session_settings is not None else SessionSettings()
+    if resolved.secret_keys:
+        return resolved
+    keys = [SecretStr(key) for key in settings.signing_keys()]
+    return resolved.model_copy(update={"secret_keys": keys})
+
+
+def create_app(
+    config: Mapping[str, Any] | None = None,
+    session_settings: SessionSettings | None = None,
+) -> FastAPI:
+    """Build the app. ``config`` overrides settings by name, exactly as for legacy_flask."""
+    settings = load_settings(config)
+    store = NotesStore(settings.notes_db_path)
+    # At build time, like the Flask factory (in-process test clients may skip a lifespan).
+    store.create_schema()
+    # No trailing-slash redirects and no /docs: Flask has neither, and paths must match.
+    app = FastAPI(title="Notes", redirect_slashes=False,
+                  openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.notes_store = store
+    app.state.templates = flask_templates(TEMPLATE_FOLDERS)
+    app.state.oauth = init_oidc(settings)
+
+    register_error_handlers(app)
+    app.include_router(webapp.router)
+    app.include_router(auth.router)
+    app.include_router(api.router)
+    app.mount("/static", StaticFiles(directory=STATIC_FOLDER), name="static")
+
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_content_length)
+    app.add_middleware(SessionMiddleware,
+                       settings=resolve_session_settings(settings, session_settings))
+    return app

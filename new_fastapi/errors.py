@@ -1,0 +1,82 @@
+"""Error pages (HTML) and API errors (JSON), identical to legacy_flask's."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException
+
+from new_fastapi.templating import flask_url_for, render_template
+
+API_PREFIX = "/api/"
+log = logging.getLogger(__name__)
+
+
+class LoginRequired(Exception):
+    """Raised by ``requires_auth``: a redirect to /login, or 401 JSON on the API."""
+
+
+def is_api_request(request: Request) -> bool:
+    """True for paths under /api/ (below the root path), which get JSON errors."""
+    path = request.url.path.removeprefix(request.scope.get("root_path", ""))
+    return path.startswith(API_PREFIX)
+
+
+def error_payload(status: int, detail: str | None, **extra: Any) -> dict[str, Any]:
+    """The JSON body of an API error."""
+    http_status = HTTPStatus(status)
+    return {"error": {"status": status, "title": http_status.phrase,
+                      "detail": detail or http_status.description, **extra}}
+
+
+def error_template(status: int) -> str:
+    """The template of the error page for ``status``."""
+    if status == 404:
+        return "errors/404.html"
+    if status >= 500:
+        return "errors/500.html"
+    return "errors/error.html"
+
+
+def error_response(request: Request, status: int, detail: str | None = None,
+                   headers: dict[str, str] | None = None) -> Response:
+    """The JSON error (API) or the error page for ``status``."""
+    if is_api_request(request):
+        return JSONResponse(error_payload(status, detail), status, headers=headers)
+    http_status = HTTPStatus(status)
+    context = {"status": status, "title": http_status.phrase,
+               "detail": detail or http_status.description}
+    return render_template(request, error_template(status), context, status, headers=headers)
+
+
+async def handle_http_error(request: Request, error: Exception) -> Response:
+    """Any HTTPException (404, 405, 413, our own 400s...)."""
+    assert isinstance(error, HTTPException)
+    # Starlette's default detail is the status phrase; like on the Flask side,
+    # only our own messages are shown, the rest come from http.HTTPStatus.
+    detail = error.detail if error.detail != HTTPStatus(error.status_code).phrase else None
+    allow = {k: v for k, v in (error.headers or {}).items() if k.lower() == "allow"}
+    return error_response(request, error.status_code, detail, allow or None)
+
+
+async def handle_login_required(request: Request, error: Exception) -> Response:
+    """Anonymous user on a protected route."""
+    if is_api_request(request):
+        return error_response(request, 401, "Log in first: this endpoint needs a session.")
+    return RedirectResponse(flask_url_for(request, "auth.login"), 302)
+
+
+async def handle_unexpected_error(request: Request, error: Exception) -> Response:
+    """The 500 page (or JSON); Starlette re-raises the error to the server, which logs it."""
+    return error_response(request, 500)
+
+
+def register_error_handlers(app: FastAPI) -> None:
+    """Install the handlers on ``app``."""
+    app.add_exception_handler(HTTPException, handle_http_error)
+    app.add_exception_handler(LoginRequired, handle_login_required)
+    app.add_exception_handler(Exception, handle_unexpected_error)

@@ -1,0 +1,1 @@
+"""One APIRouter per Flask blueprint, each route named after its Flask endpoint."""
