@@ -30,6 +30,9 @@ class GatewaySettings(BaseSettings):
     legacy_app: str | None = "legacy_flask:create_app()"
     legacy_upstream: str | None = None
     new_app: str = "new_fastapi:create_app()"
+    # With legacy_upstream, the legacy routes still come from a url_map: the
+    # import string of the same Flask app (loaded only to read its routes).
+    legacy_url_map: str | None = None
 
     # Flags: initial table (route endpoint or group name -> "legacy", "new",
     # "shadow", "canary 12.5"), groups of endpoints that move together.
@@ -38,6 +41,8 @@ class GatewaySettings(BaseSettings):
     groups: dict[str, list[str]] = Field(default_factory=dict)
     default_flag: str = "legacy"
     flag_channel: str = "gateway:flags"
+    # Redis keys: the hash of flags is flag_key, its version counter flag_key + ":version".
+    flag_key: str = "gateway:flagtable"
     flag_poll_interval: float = Field(default=0.5, gt=0)
     flag_cache_path: Path | None = Path("var/gateway-flags.json")
 
@@ -48,6 +53,7 @@ class GatewaySettings(BaseSettings):
     override_header: str = "X-Gateway-Force"
     override_cookie: str = "gw_force"
     bucket_cookie: str = "gw_bucket"
+    bucket_cookie_secure: bool = False
 
     # In-process WSGI backend.
     wsgi_threads: int = Field(default=16, ge=1)
@@ -76,7 +82,9 @@ class GatewaySettings(BaseSettings):
         if self.legacy_upstream:
             self.legacy_app = None
         if not self.legacy_app and not self.legacy_upstream:
-            raise ValueError("set GATEWAY_LEGACY_APP (import string) or GATEWAY_LEGACY_UPSTREAM (URL)")
+            raise ValueError(
+                "set GATEWAY_LEGACY_APP (import string) or GATEWAY_LEGACY_UPSTREAM (URL)"
+            )
         return self
 
     @classmethod
