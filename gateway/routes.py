@@ -124,18 +124,58 @@ def new_sample_path(route: BaseRoute) -> str | None:
 
 
 def app_routes(app: object) -> list[BaseRoute]:
-    """The Starlette routes of an ASGI app, looking through middleware wrappers."""
+    """The routes of an ASGI app, flattened to plain Starlette routes with full paths.
+
+    Looks through middleware wrappers (``.app``) and FastAPI's included
+    routers, so a route table can match and list every path the app serves.
+    """
     for _ in range(20):
         routes = getattr(app, "routes", None)
         if isinstance(routes, Sequence):
-            return list(routes)
+            return flatten_routes(routes)
         router = getattr(app, "router", None)
         if router is not None and isinstance(getattr(router, "routes", None), Sequence):
-            return list(router.routes)
+            return flatten_routes(router.routes)
         app = getattr(app, "app", None)
         if app is None:
             break
     return []
+
+
+def flatten_routes(routes: Iterable[Any]) -> list[BaseRoute]:
+    """Expand FastAPI included routers (``effective_candidates``) into routes."""
+    flat: list[BaseRoute] = []
+    for route in routes:
+        candidates = getattr(route, "effective_candidates", None)
+        if callable(candidates):
+            for candidate in candidates():
+                if callable(getattr(candidate, "effective_candidates", None)):
+                    flat.extend(flatten_routes([candidate]))
+                elif (plain := _from_context(candidate)) is not None:
+                    flat.append(plain)
+        elif isinstance(route, BaseRoute):
+            flat.append(route)
+    return flat
+
+
+def _from_context(context: Any) -> BaseRoute | None:
+    built = getattr(context, "starlette_route", None)
+    if isinstance(built, BaseRoute):
+        return built
+    original = getattr(context, "original_route", None)
+    path = getattr(context, "path", None) or getattr(original, "path", None)
+    if original is None or not path:
+        return None
+    name = getattr(original, "name", None)
+    if isinstance(original, WebSocketRoute) or "WebSocket" in type(original).__name__:
+        return WebSocketRoute(path, _never_called, name=name)
+    route = Route(path, _never_called, methods=list(original.methods or ()), name=name)
+    route.methods = set(original.methods or ())  # exactly the app's methods, no added HEAD
+    return route
+
+
+async def _never_called(*args: Any) -> None:  # pragma: no cover - matching only
+    raise RuntimeError("route table entries are never called")
 
 
 class RouteTable:

@@ -1,0 +1,216 @@
+"""``migrate-gateway``: look at and flip a gateway's routes from a shell.
+
+Every command talks to a running gateway when given ``--url`` (its admin API,
+with ``GATEWAY_ADMIN_TOKEN`` or ``--token``), otherwise it works from the
+local settings (``GATEWAY_*`` / ``GATEWAY_CONFIG_FILE``): routes built from the
+configured apps, flags read from or written to Redis directly.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, NoReturn
+
+import httpx
+import redis
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from gateway.admin import FlipRefused, check_flip, route_rows
+from gateway.flags import FlagError, FlagTable, Groups, parse_flag
+from gateway.flagstore.redis import flip_sync, read_sync
+from gateway.loading import AppLoadError, load_asgi_app, load_flask_app
+from gateway.override import sign_override
+from gateway.routes import RouteTable, app_routes
+from gateway.settings import GatewaySettings
+
+app = typer.Typer(
+    help="Inspect and flip the routes of a Flask-to-FastAPI gateway.", no_args_is_help=True
+)
+out = Console()
+err = Console(stderr=True)
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option("--url", help="Base URL of a running gateway, e.g. http://127.0.0.1:8000"),
+]
+TokenOption = Annotated[
+    str | None, typer.Option("--token", help="Admin token (default: GATEWAY_ADMIN_TOKEN)")
+]
+
+
+class CliError(Exception):
+    """Something the user can fix; printed without a traceback."""
+
+
+def fail(message: str) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(1)
+
+
+def load_settings() -> GatewaySettings:
+    try:
+        return GatewaySettings()
+    except (ValidationError, ValueError, OSError) as exc:
+        raise CliError(f"invalid gateway settings: {exc}") from exc
+
+
+def admin_request(
+    settings: GatewaySettings, url: str, token: str | None, method: str, path: str, **kwargs: Any
+) -> Any:
+    """Call the admin API; returns decoded JSON or raises CliError with the server's message."""
+    token = token or (settings.admin_token.get_secret_value() if settings.admin_token else None)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    target = url.rstrip("/") + settings.admin_prefix.rstrip("/") + path
+    try:
+        response = httpx.request(method, target, headers=headers, timeout=10, **kwargs)
+    except httpx.HTTPError as exc:
+        raise CliError(f"cannot reach the gateway at {url}: {exc}") from exc
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"error": response.text[:200]}
+    if response.status_code >= 400:
+        detail = body.get("error") if isinstance(body, dict) else body
+        raise CliError(f"{method} {target} -> {response.status_code}: {detail}")
+    return body
+
+
+def local_routes(settings: GatewaySettings) -> tuple[RouteTable, Groups]:
+    """Build the route table from the configured apps, as the gateway would."""
+    try:
+        source = settings.legacy_app or settings.legacy_url_map
+        legacy = load_flask_app(source) if source else None
+        new = load_asgi_app(settings.new_app)
+        groups = Groups.from_settings(settings.groups)
+    except (AppLoadError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+    return RouteTable(getattr(legacy, "url_map", None), app_routes(new)), groups
+
+
+def redis_client(settings: GatewaySettings) -> redis.Redis:
+    if not settings.redis_url:
+        raise CliError("no GATEWAY_REDIS_URL set: pass --url to use a running gateway instead")
+    return redis.Redis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=3)
+
+
+def local_flags(settings: GatewaySettings) -> FlagTable:
+    """The current flag table: from Redis when configured, else the configured flags."""
+    default = parse_flag(settings.default_flag)
+    if not settings.redis_url:
+        table, _ = FlagTable.from_texts(0, settings.flags, default, "settings")
+        return table
+    try:
+        version, texts = read_sync(redis_client(settings), settings.flag_key)
+    except redis.RedisError as exc:
+        raise CliError(f"cannot read flags from Redis at {settings.redis_url}: {exc}") from exc
+    if version is None:  # never seeded: the gateways will start from the configured flags
+        texts = settings.flags
+    table, _ = FlagTable.from_texts(version or 0, texts, default, "redis")
+    return table
+
+
+@app.command()
+def routes(url: UrlOption = None, token: TokenOption = None) -> None:
+    """Print the route table: rule, methods, endpoint, implemented by new, flag, group."""
+    try:
+        settings = load_settings()
+        if url:
+            rows = admin_request(settings, url, token, "GET", "/routes")["routes"]
+        else:
+            table, groups = local_routes(settings)
+            rows = route_rows(table, groups, local_flags(settings))
+    except CliError as exc:
+        fail(str(exc))
+    grid = Table("rule", "methods", "endpoint", "new?", "flag", "group")
+    for row in rows:
+        implemented = "yes" if row["implemented"] else ("partly" if row["new_methods"] else "no")
+        if row["origin"] == "new":
+            implemented = "only"
+        grid.add_row(
+            row["rule"],
+            ",".join(row["methods"]),
+            row["endpoint"],
+            implemented,
+            row["flag"],
+            row["group"] or "",
+        )
+    out.print(grid)
+
+
+@app.command()
+def flags(url: UrlOption = None, token: TokenOption = None) -> None:
+    """Print the flag table and its version."""
+    try:
+        settings = load_settings()
+        if url:
+            data = admin_request(settings, url, token, "GET", "/flags")
+            version, texts, source = data["version"], data["flags"], data["source"]
+        else:
+            table = local_flags(settings)
+            version, texts, source = table.version, table.as_texts(), table.source
+    except CliError as exc:
+        fail(str(exc))
+    out.print(f"version {version} ({source}); every other route: {settings.default_flag}")
+    for key, text in sorted(texts.items()):
+        out.print(f"  {key}: {text}", highlight=False)
+
+
+@app.command()
+def flip(
+    route: Annotated[str, typer.Argument(help="Legacy endpoint (e.g. notes.create) or group")],
+    flag: Annotated[str, typer.Argument(help="legacy | new | shadow | 'canary 12.5'")],
+    url: UrlOption = None,
+    token: TokenOption = None,
+    check: Annotated[
+        bool, typer.Option(help="Without --url: load the apps to check the route name")
+    ] = True,
+) -> None:
+    """Set one route's (or group's) flag, via a running gateway or directly in Redis."""
+    try:
+        settings = load_settings()
+        parsed = parse_flag(flag)
+        if url:
+            data = admin_request(
+                settings, url, token, "PUT", f"/flags/{route}", json={"flag": flag}
+            )
+            version, warnings = data["version"], data.get("warnings", [])
+        else:
+            client = redis_client(settings)
+            warnings = []
+            if check:
+                table, groups = local_routes(settings)
+                check_flip(table, groups, route)
+            try:
+                version = flip_sync(client, settings.flag_key, settings.flag_channel, route, parsed)
+            except redis.RedisError as exc:
+                raise CliError(f"flag not changed: Redis at {settings.redis_url}: {exc}") from exc
+    except (CliError, FlagError, FlipRefused) as exc:
+        fail(str(exc))
+    out.print(f"{route} -> {parsed} (flags version {version})", highlight=False)
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
+@app.command("override-token")
+def override_token(side: Annotated[str, typer.Argument(help="new | legacy")]) -> None:
+    """Print the override value (header or cookie) that forces SIDE, signed with the secret."""
+    try:
+        settings = load_settings()
+    except CliError as exc:
+        fail(str(exc))
+    if settings.override_secret is None:
+        fail("GATEWAY_OVERRIDE_SECRET is not set, so overrides are disabled")
+    if side not in ("new", "legacy"):
+        fail("side must be 'new' or 'legacy'")
+    out.print(sign_override(settings.override_secret.get_secret_value(), side), highlight=False)  # type: ignore[arg-type]
+
+
+def main() -> None:
+    """Entry point of the ``migrate-gateway`` script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
