@@ -107,7 +107,9 @@ def main(
         server = uvicorn.Server(
             uvicorn.Config(gateway, host=host, port=port, log_level=log_level, lifespan="on")
         )
-        server.run()
+        # uvicorn re-raises the captured SIGINT once it has shut down gracefully.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
         if not server.started:
             raise SystemExit(f"the gateway could not start on {host}:{port} (see above)")
     finally:
