@@ -64,6 +64,9 @@ class GatewaySettings(BaseSettings):
     upstream_connect_timeout: float = Field(default=2.0, gt=0)
     upstream_read_timeout: float = Field(default=30.0, gt=0)
     upstream_max_connections: int = Field(default=100, ge=1)
+    # Send the client's Host upstream (the legacy app then builds public URLs, e.g.
+    # the OIDC redirect_uri); False sends the upstream's own host name instead.
+    upstream_preserve_host: bool = True
 
     # Shadow traffic.
     shadow_methods: list[str] = Field(default_factory=lambda: ["GET", "HEAD"])

@@ -42,6 +42,7 @@ def build_legacy_backend(settings: GatewaySettings, legacy_app: object | None) -
             connect_timeout=settings.upstream_connect_timeout,
             read_timeout=settings.upstream_read_timeout,
             max_connections=settings.upstream_max_connections,
+            preserve_host=settings.upstream_preserve_host,
         )
     if not callable(legacy_app):
         raise TypeError("legacy_app must be a WSGI callable when no legacy_upstream is set")

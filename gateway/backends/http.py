@@ -58,7 +58,10 @@ class HTTPBackend:
     """Forward requests to ``upstream`` (``http://host:port[/prefix]``).
 
     ``connect_timeout`` bounds reaching the upstream, ``read_timeout`` each wait
-    for data from it; ``max_connections`` bounds the connection pool.
+    for data from it; ``max_connections`` bounds the connection pool. With
+    ``preserve_host`` the upstream sees the client's Host (as nginx's
+    ``proxy_set_header Host $host``); otherwise its own host name, and the
+    ``Location`` and cookie ``Domain`` it derives from it are rewritten.
     """
 
     def __init__(
@@ -68,12 +71,14 @@ class HTTPBackend:
         connect_timeout: float = 2.0,
         read_timeout: float = 30.0,
         max_connections: int = 100,
+        preserve_host: bool = True,
         name: str = "legacy",
     ) -> None:
         parts = urlsplit(upstream)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"upstream must be an http(s) URL, got {upstream!r}")
         self.name = name
+        self.preserve_host = preserve_host
         self.upstream = upstream.rstrip("/")
         self.upstream_host = parts.hostname.lower()
         self.upstream_origin = f"{parts.scheme}://{parts.netloc}".lower()
@@ -152,6 +157,8 @@ class HTTPBackend:
         out.append((b"x-forwarded-proto", scope.get("scheme", "http").encode("latin-1")))
         if host:
             out.append((b"x-forwarded-host", host))
+            if self.preserve_host:
+                out.append((b"host", host))
         path = scope.get("raw_path") or scope["path"].encode("utf-8")
         url = self.upstream + path.decode("latin-1")
         if scope.get("query_string"):

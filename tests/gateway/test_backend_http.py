@@ -33,7 +33,12 @@ def gateway_url(flask_port: int) -> Iterator[str]:
     # The upstream is addressed by its own host name ("localhost"), the gateway
     # by 127.0.0.1: what the upstream says about "localhost" must be rewritten.
     backend = build_legacy_backend(
-        upstream_settings(f"http://localhost:{flask_port}", upstream_read_timeout=0.5), None
+        upstream_settings(
+            f"http://localhost:{flask_port}",
+            upstream_read_timeout=0.5,
+            upstream_preserve_host=False,
+        ),
+        None,
     )
     assert isinstance(backend, HTTPBackend)
     with uvicorn_server(backend) as url:
@@ -69,6 +74,15 @@ def test_x_forwarded_headers_are_set(gateway_url: str) -> None:
     assert seen["x-forwarded-proto"] == "http"
     assert seen["x-forwarded-host"] == gateway_url.removeprefix("http://")
     assert seen["host"].startswith("localhost:")
+
+
+def test_client_host_is_preserved_by_default(flask_port: int) -> None:
+    backend = build_legacy_backend(upstream_settings(f"http://localhost:{flask_port}"), None)
+    with uvicorn_server(backend) as url:
+        seen = httpx.get(f"{url}/headers").json()
+        where = httpx.get(f"{url}/where").json()
+    assert seen["host"] == url.removeprefix("http://")
+    assert where["url"] == f"{url}/where"  # the legacy app builds public URLs itself
 
 
 def test_location_pointing_at_the_upstream_host_is_rewritten(gateway_url: str) -> None:
