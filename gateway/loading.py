@@ -77,8 +77,8 @@ def load_flask_app(import_string: str) -> Any:
     if not is_wsgi_flask_app(app):
         raise AppLoadError(
             f"{import_string!r} gave {type(app).__name__}, not a Flask app "
-            "(expected a WSGI callable with a werkzeug url_map); "
-            "for a factory add '()' at the end"
+            "(expected a WSGI callable with a werkzeug url_map)"
+            + ("" if import_string.strip().endswith("()") else "; for a factory add '()'")
         )
     return app
 

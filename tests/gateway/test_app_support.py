@@ -175,3 +175,7 @@ def serve(app: object) -> Iterator[str]:
 
 def unique(prefix: str = "") -> str:
     return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def broken_factory() -> None:
+    raise RuntimeError("boom")
