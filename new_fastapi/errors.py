@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from new_fastapi.templating import flask_url_for, render_template
+from new_fastapi.templating import app_root_path, flask_url_for, render_template
 
 API_PREFIX = "/api/"
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ class LoginRequired(Exception):
 
 def is_api_request(request: Request) -> bool:
     """True for paths under /api/ (below the root path), which get JSON errors."""
-    path = request.url.path.removeprefix(request.scope.get("root_path", ""))
+    path = request.url.path.removeprefix(app_root_path(request))
     return path.startswith(API_PREFIX)
 
 

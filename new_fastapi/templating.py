@@ -22,11 +22,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jinja2
-from fastapi import Request
+from fastapi import FastAPI, Request
+from fastapi.routing import iter_route_contexts
 from fastapi.templating import Jinja2Templates
 from starlette.background import BackgroundTask
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount
 
 from legacy_flask.filters import register_filters
 from new_fastapi.csrf import csrf_token
@@ -36,16 +36,27 @@ from shared_session import get_flashed_messages as pop_flashed_messages
 FLASK_AUTOESCAPE = ("html", "htm", "xml", "xhtml", "svg")
 
 
-def route_param_names(routes: Iterable[BaseRoute], name: str) -> set[str] | None:
-    """The path parameters of the route called ``name`` (searching mounts), or None."""
-    for route in routes:
-        if getattr(route, "name", None) == name:
-            return set(getattr(route, "param_convertors", {}))
-        if isinstance(route, Mount) and route.routes and name.startswith(f"{route.name}:"):
-            found = route_param_names(route.routes, name.removeprefix(f"{route.name}:"))
-            if found is not None:
-                return found
-    return None
+def app_root_path(request: Request) -> str:
+    """The application's root path, also inside a mount (which moves ``root_path``)."""
+    return request.scope.get("app_root_path", request.scope.get("root_path", ""))
+
+
+def route_param_table(app: FastAPI) -> dict[str, frozenset[str]]:
+    """Route name -> its path parameter names, for every route (included routers, mounts)."""
+    table: dict[str, frozenset[str]] = {}
+    for route in iter_route_contexts(app.routes):
+        if route.name is not None:
+            table.setdefault(route.name, frozenset(getattr(route, "param_convertors", {})))
+    return table
+
+
+def route_param_names(app: FastAPI, name: str) -> frozenset[str]:
+    """The path parameters of the route called ``name`` (empty if unknown)."""
+    table: dict[str, frozenset[str]] | None = getattr(app.state, "route_params", None)
+    if table is None or name not in table:
+        # Built on first use, rebuilt when a route was added since.
+        table = app.state.route_params = route_param_table(app)
+    return table.get(name, frozenset())
 
 
 def flask_url_for(
@@ -66,11 +77,11 @@ def flask_url_for(
     name = (endpoint_names or {}).get(endpoint, endpoint)
     if endpoint == "static" and "filename" in values:
         values["path"] = values.pop("filename")
-    param_names = route_param_names(request.app.router.routes, name) or set()
+    param_names = route_param_names(request.app, name)
     path_params = {key: value for key, value in values.items() if key in param_names}
     query = [(key, value) for key, value in values.items()
              if key not in param_names and value is not None]
-    url = request.scope.get("root_path", "") + request.app.url_path_for(name, **path_params)
+    url = app_root_path(request) + request.app.url_path_for(name, **path_params)
     if query:
         url += "?" + urlencode(query, doseq=True)
     if anchor is not None:

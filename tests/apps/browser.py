@@ -21,22 +21,31 @@ ORIGIN = "http://localhost"
 class Browser:
     """One browser talking to both apps in-process with a single cookie jar."""
 
-    def __init__(self, flask_app: Flask, fastapi_app: FastAPI, *,
-                 raise_server_exceptions: bool = True, root_path: str = "") -> None:
+    def __init__(
+        self,
+        flask_app: Flask,
+        fastapi_app: FastAPI,
+        *,
+        raise_server_exceptions: bool = True,
+        root_path: str = "",
+    ) -> None:
         # Plain name -> value: Starlette's TestClient is built on httpx2, whose
         # Cookies class is not httpx's, so the jar is copied in and out by value.
         self.cookies: dict[str, str] = {}
         self.clients: dict[Side, Any] = {
             "flask": httpx.Client(
                 transport=httpx.WSGITransport(
-                    app=flask_app, raise_app_exceptions=raise_server_exceptions,
+                    app=flask_app,
+                    raise_app_exceptions=raise_server_exceptions,
                     script_name=root_path,
                 ),
                 base_url=ORIGIN,
             ),
             "fastapi": TestClient(
-                fastapi_app, base_url=ORIGIN,
-                raise_server_exceptions=raise_server_exceptions, root_path=root_path,
+                fastapi_app,
+                base_url=ORIGIN,
+                raise_server_exceptions=raise_server_exceptions,
+                root_path=root_path,
             ),
         }
 
@@ -97,8 +106,9 @@ def finish_login(browser: Browser, side: Side, callback_url: str) -> httpx.Respo
     return browser.get(side, urlunsplit(("", "", parts.path, parts.query, "")))
 
 
-def login(browser: Browser, start: Side = "flask", finish: Side | None = None,
-          sub: str = "alice") -> httpx.Response:
+def login(
+    browser: Browser, start: Side = "flask", finish: Side | None = None, sub: str = "alice"
+) -> httpx.Response:
     """A full OIDC code flow: start on one app, finish on the other (default: the same)."""
     callback_url = authorize_at_provider(start_login(browser, start), sub)
     response = finish_login(browser, finish or start, callback_url)
@@ -119,8 +129,10 @@ def normalise_text(text: str) -> str:
 def normalise_json(value: Any) -> Any:
     """Blank out timestamps and CSRF tokens in a JSON document."""
     if isinstance(value, dict):
-        return {key: "CSRF" if key == "csrf_token" else normalise_json(item)
-                for key, item in value.items()}
+        return {
+            key: "CSRF" if key == "csrf_token" else normalise_json(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list):
         return [normalise_json(item) for item in value]
     if isinstance(value, str):
@@ -133,8 +145,10 @@ def normalise_location(location: str | None) -> str | None:
     if location is None:
         return None
     parts = urlsplit(location)
-    query = [(key, "X" if key in VOLATILE_QUERY else value)
-             for key, value in parse_qsl(parts.query, keep_blank_values=True)]
+    query = [
+        (key, "X" if key in VOLATILE_QUERY else value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 

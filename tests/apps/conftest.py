@@ -29,8 +29,9 @@ def oidc_issuer() -> Iterator[str]:
 @pytest.fixture
 def session_settings(redis_url: str, key_prefix: str) -> SessionSettings:
     """One session configuration for both apps: real Redis, a per-test key prefix."""
-    return SessionSettings(redis_url=redis_url, key_prefix=key_prefix,
-                           secret_keys=["test-secret-key"])
+    return SessionSettings(
+        redis_url=redis_url, key_prefix=key_prefix, secret_keys=["test-secret-key"]
+    )
 
 
 @pytest.fixture

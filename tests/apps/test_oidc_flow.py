@@ -84,4 +84,3 @@ def test_logout_on_one_app_logs_out_of_both(
     # Nothing of the session is left in the store.
     client = redis.Redis.from_url(redis_url)
     assert list(client.scan_iter(match=f"{key_prefix}*")) == []
-
