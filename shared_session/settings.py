@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,7 +20,10 @@ class SessionSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHARED_SESSION_", extra="ignore")
 
     # Store. No URL means the in-memory store (one process, development only).
-    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("redis_url", "SHARED_SESSION_REDIS_URL", "REDIS_URL"),
+    )
     key_prefix: str = "ss:"
     # Each Redis round trip fails with SessionStoreUnavailable after this long.
     timeout: float = Field(default=0.5, gt=0)
@@ -62,6 +65,10 @@ class SessionSettings(BaseSettings):
     # Empty: secret_keys. Starlette uses only one key; several are all tried.
     starlette_secret_keys: list[SecretStr] = Field(default_factory=list)
     starlette_max_age: int = 14 * 24 * 3600
+
+    def with_changes(self, **changes: object) -> SessionSettings:
+        """A validated copy with some fields changed."""
+        return type(self).model_validate({**self.model_dump(), **changes})
 
     def keys(self) -> list[str]:
         """The plain signing keys, newest last."""

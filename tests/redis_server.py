@@ -38,8 +38,17 @@ class RedisServer:
     def start(self) -> None:
         self._proc = subprocess.Popen(
             [
-                "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", self._dir,
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self._dir,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -83,4 +92,63 @@ class RedisServer:
         return f"RedisServer({self.url}, running={self.running})"
 
 
-__all__ = ["RedisServer", "free_port", "Path"]
+__all__ = ["Path", "RedisServer", "free_port"]
+
+
+class CommandLog:
+    """Every command a Redis server receives, read through MONITOR.
+
+    Commands run by Lua scripts are shown by MONITOR as coming from "lua";
+    ``round_trips()`` counts only what clients sent, one per network call.
+    """
+
+    def __init__(self, url: str) -> None:
+        import threading
+
+        self._client = redis.Redis.from_url(url)
+        self._echo = redis.Redis.from_url(url)
+        self._monitor = self._client.monitor()
+        self._monitor.__enter__()
+        self.commands: list[dict[str, object]] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+        self._marker(b"start")
+
+    def _read(self) -> None:
+        try:
+            while True:
+                entry = self._monitor.next_command()
+                with self._lock:
+                    self.commands.append(entry)
+        except Exception:  # the connection is closed when the log stops
+            return
+
+    def _marker(self, name: bytes) -> None:
+        # MONITOR output is asynchronous: ECHO a marker and wait for it, so
+        # everything sent before it has been read.
+        token = f"marker-{name.decode()}-{time.monotonic_ns()}"
+        self._echo.echo(token)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with self._lock:
+                if any(token in str(c.get("command")) for c in self.commands):
+                    return
+            time.sleep(0.005)
+        raise RuntimeError("MONITOR did not show the marker")
+
+    def take(self) -> list[dict[str, object]]:
+        """Client commands since the last call (markers excluded)."""
+        self._marker(b"take")
+        with self._lock:
+            taken, self.commands = self.commands, []
+        return [
+            c
+            for c in taken
+            if c.get("client_type") != "lua" and "marker-" not in str(c.get("command"))
+        ]
+
+    def close(self) -> None:
+        self._monitor.__exit__(None, None, None)
+        self._client.close()
+        self._echo.close()
