@@ -73,7 +73,7 @@ def banner(url: str, issuer: str, settings: GatewaySettings) -> str:
 
   Log in:   open {url}/login, type any user name (e.g. alice) and press "Authorize".
   Routes:   curl{auth} {admin}/routes
-  Flip:     migrate-gateway flip webapp.notes new
+  Flip:     migrate-gateway flip webapp.notes new --url {url}
        or   curl{auth} -X PUT {admin}/flags/webapp.notes -d '{{"flag": "new"}}'
   Back:     curl{auth} -X PUT {admin}/flags/webapp.notes -d '{{"flag": "legacy"}}'
   Stop:     Ctrl-C
