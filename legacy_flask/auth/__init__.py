@@ -25,7 +25,7 @@ def callback() -> ResponseReturnValue:
     try:
         token = oidc_client().authorize_access_token()
     except OAuthError as error:
-        abort(400, description=f"Sign-in failed: {error.description or error.error}.")
+        abort(400, description=f"Sign-in failed: {(error.description or error.error).rstrip('.')}.")
     # A new id at login defeats session fixation; the data moves along.
     session.regenerate()
     session[USER_KEY] = dict(token["userinfo"])

@@ -29,7 +29,7 @@ async def callback(request: Request) -> Response:
         token = await oidc_client(request).authorize_access_token(request)
     except OAuthError as error:
         raise HTTPException(
-            400, detail=f"Sign-in failed: {error.description or error.error}."
+            400, detail=f"Sign-in failed: {(error.description or error.error).rstrip('.')}."
         ) from error
     # A new id at login defeats session fixation; the data moves along.
     request.session.regenerate()
