@@ -1,0 +1,138 @@
+"""The gateway app end to end over real HTTP: request ids, headers, hostile
+input, lifespan, and the real backends in front of real Flask and FastAPI apps."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from gateway.app import create_gateway
+from gateway.settings import GatewaySettings
+from tests.gateway.test_app_support import (
+    EchoBackend,
+    echo_gateway,
+    serve,
+    settings_for,
+)
+
+
+def raw_request(url: str, request: bytes) -> bytes:
+    """Send bytes as they are (no client normalisation); returns the status line."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+        sock.sendall(request)
+        data = b""
+        while b"\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data.split(b"\r\n", 1)[0]
+
+
+def test_sane_request_id_is_passed_on_and_echoed(tmp_path: Path) -> None:
+    with serve(echo_gateway(settings_for(tmp_path))) as url:
+        response = httpx.get(f"{url}/prices/1.5", headers={"X-Request-ID": "abc-123.x"})
+    assert response.headers["x-request-id"] == "abc-123.x"
+    assert response.json()["request_id"] == "abc-123.x"
+
+
+@pytest.mark.parametrize("value", ["", "a" * 200, "bad id", "<script>", "a\tb", "é"])
+def test_insane_request_id_is_replaced(tmp_path: Path, value: str) -> None:
+    with serve(echo_gateway(settings_for(tmp_path))) as url:
+        response = httpx.get(f"{url}/prices/1.5", headers={"X-Request-ID": value.encode("utf-8")})
+    created = response.headers["x-request-id"]
+    assert created != value and len(created) == 32
+    assert response.json()["request_id"] == created
+
+
+def test_missing_request_id_is_created_for_both_sides(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, flags={"prices": "new"})
+    with serve(echo_gateway(settings)) as url:
+        new = httpx.get(f"{url}/prices/1.5")
+        legacy = httpx.get(f"{url}/index-missing")
+    for response in (new, legacy):
+        assert response.json()["request_id"] == response.headers["x-request-id"]
+    assert new.headers["x-request-id"] != legacy.headers["x-request-id"]
+
+
+def test_custom_request_id_header_is_used(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, request_id_header="X-Correlation-ID")
+    with serve(echo_gateway(settings)) as url:
+        response = httpx.get(f"{url}/prices/1.5", headers={"X-Correlation-ID": "corr-1"})
+    assert response.headers["x-correlation-id"] == "corr-1"
+
+
+def test_every_response_says_who_served_it_and_the_flag_version(tmp_path: Path) -> None:
+    with serve(echo_gateway(settings_for(tmp_path))) as url:
+        legacy = httpx.get(f"{url}/prices/1.5")
+        new_only = httpx.get(f"{url}/api/v2/stats")
+        admin = httpx.get(f"{url}/_gateway/health")
+    assert legacy.headers["x-served-by"] == "legacy"
+    assert new_only.headers["x-served-by"] == "new"
+    assert admin.headers["x-served-by"] == "gateway"
+    assert legacy.headers["x-gateway-flags-version"] == "1"
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /%zz%ff%00/../notes/%E0%A4%A HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /notes/%ff HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /" + b"a/" * 2000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /prices/1.5 HTTP/1.1\r\nHost: x\r\nCookie: \xff\xfe=;;;gw_bucket=\x00\x01; =\r\n\r\n",
+        b"GET /prices/1.5 HTTP/1.1\r\nHost: x\r\nCookie: gw_force=new:zz; gw_bucket="
+        + b"A" * 4000
+        + b"\r\n\r\n",
+        b"GET /prices/1.5 HTTP/1.1\r\nHost: x\r\nX-Gateway-Force: \xff" + b"x" * 4000 + b"\r\n\r\n",
+        b"GET /prices/1.5 HTTP/1.1\r\nHost: x\r\nX-Request-ID: " + b"\x7f" * 100 + b"\r\n\r\n",
+        b"BREW /prices/1.5 HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /_gateway/flags/%zz HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"PUT /_gateway/flags/prices HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"
+        b"\xff\xfe\x00{[",
+    ],
+)
+def test_hostile_requests_never_get_a_gateway_500(tmp_path: Path, request_bytes: bytes) -> None:
+    settings = settings_for(tmp_path, flags={"prices": "canary 50"}, override_secret="s")
+    with serve(echo_gateway(settings)) as url:
+        status = raw_request(url, request_bytes)
+    assert status.startswith(b"HTTP/1.1 "), status
+    assert not status.startswith(b"HTTP/1.1 5"), status
+
+
+def test_lifespan_starts_and_closes_the_backends(tmp_path: Path) -> None:
+    legacy, new = EchoBackend("legacy"), EchoBackend("new")
+    gateway = create_gateway(settings_for(tmp_path), legacy_backend=legacy, new_backend=new)
+    with serve(gateway) as url:
+        assert httpx.get(f"{url}/_gateway/health").json()["ok"] is True
+    assert legacy.closed and new.closed
+
+
+def test_real_backends_serve_flask_and_fastapi(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, flags={"notes.show": "new"})
+    with serve(create_gateway(settings)) as url:
+        legacy = httpx.get(f"{url}/notes/7/edit")
+        new = httpx.get(f"{url}/notes/7")
+        new_only = httpx.get(f"{url}/assets/site.css")
+        redirect = httpx.get(f"{url}/notes")
+        not_allowed = httpx.delete(f"{url}/notes/7")
+    assert (legacy.status_code, legacy.text, legacy.headers["x-served-by"]) == (200, "ok", "legacy")
+    assert (new.json(), new.headers["x-served-by"]) == ({"note": 7}, "new")
+    assert (new_only.text, new_only.headers["x-served-by"]) == ("asset", "new")
+    assert redirect.status_code == 308 and redirect.headers["location"].endswith("/notes/")
+    assert (not_allowed.status_code, not_allowed.headers["x-served-by"]) == (405, "legacy")
+
+
+def test_reference_apps_load_by_their_import_strings(tmp_path: Path) -> None:
+    settings = GatewaySettings(flag_cache_path=tmp_path / "flags.json")
+    assert settings.legacy_app == "legacy_flask:create_app()"
+    with serve(create_gateway(settings)) as url:
+        rows = httpx.get(f"{url}/_gateway/routes").json()["routes"]
+        static = httpx.get(f"{url}/static/does-not-exist.css")
+    endpoints = {row["endpoint"] for row in rows}
+    assert {"webapp.notes", "api.get_note", "static"} <= endpoints
+    assert static.status_code == 404 and static.headers["x-served-by"] == "legacy"
