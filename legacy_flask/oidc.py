@@ -13,6 +13,7 @@ from legacy_flask.settings import AppSettings
 
 # Same name on both apps: authlib keys the login state in the session by it.
 CLIENT_NAME = "oidc"
+PROVIDER_UNREACHABLE = "The sign-in service cannot be reached right now. Try again in a minute."
 
 
 def init_oidc(app: Flask, settings: AppSettings) -> OAuth:

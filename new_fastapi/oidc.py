@@ -6,14 +6,20 @@ import logging
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
 from authlib.integrations.starlette_client import OAuth
 from fastapi import Request
 
 from new_fastapi.settings import AppSettings
 
+try:
+    # authlib's Starlette client uses httpx2 when it is installed, else httpx.
+    from httpx2 import HTTPError as ProviderHTTPError
+except ImportError:  # pragma: no cover
+    from httpx import HTTPError as ProviderHTTPError
+
 # Same name as legacy_flask: authlib keys the login state in the session by it.
 CLIENT_NAME = "oidc"
+PROVIDER_UNREACHABLE = "The sign-in service cannot be reached right now. Try again in a minute."
 log = logging.getLogger(__name__)
 
 
@@ -46,7 +52,7 @@ async def end_session_url(
     client = oidc_client(request)
     try:
         metadata = await client.load_server_metadata()
-    except httpx.HTTPError:
+    except ProviderHTTPError:
         log.warning("OpenID provider unreachable; logging out locally only")
         return None
     endpoint = metadata.get("end_session_endpoint")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import requests
 from authlib.integrations.base_client import OAuthError
 from flask import Blueprint, abort, flash, redirect, render_template, session, url_for
 from flask.typing import ResponseReturnValue
 
 from legacy_flask.access import ID_TOKEN_KEY, USER_KEY, current_user, requires_auth
 from legacy_flask.assets import BLUEPRINT_TEMPLATE_FOLDERS
-from legacy_flask.oidc import end_session_url, oidc_client
+from legacy_flask.oidc import PROVIDER_UNREACHABLE, end_session_url, oidc_client
 
 bp = Blueprint("auth", __name__, template_folder=BLUEPRINT_TEMPLATE_FOLDERS["auth"])
 
@@ -16,7 +17,10 @@ bp = Blueprint("auth", __name__, template_folder=BLUEPRINT_TEMPLATE_FOLDERS["aut
 @bp.get("/login")
 def login() -> ResponseReturnValue:
     """Send the browser to the provider; it comes back to /callback."""
-    return oidc_client().authorize_redirect(url_for("auth.callback", _external=True))
+    try:
+        return oidc_client().authorize_redirect(url_for("auth.callback", _external=True))
+    except requests.RequestException:
+        abort(503, description=PROVIDER_UNREACHABLE)
 
 
 @bp.get("/callback")
@@ -26,6 +30,8 @@ def callback() -> ResponseReturnValue:
         token = oidc_client().authorize_access_token()
     except OAuthError as error:
         abort(400, description=f"Sign-in failed: {(error.description or error.error).rstrip('.')}.")
+    except requests.RequestException:
+        abort(503, description=PROVIDER_UNREACHABLE)
     # A new id at login defeats session fixation; the data moves along.
     session.regenerate()
     session[USER_KEY] = dict(token["userinfo"])

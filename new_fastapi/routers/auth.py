@@ -8,7 +8,12 @@ from fastapi.responses import RedirectResponse, Response
 
 from new_fastapi.access import ID_TOKEN_KEY, USER_KEY, current_user
 from new_fastapi.dependencies import UserSub
-from new_fastapi.oidc import end_session_url, oidc_client
+from new_fastapi.oidc import (
+    PROVIDER_UNREACHABLE,
+    ProviderHTTPError,
+    end_session_url,
+    oidc_client,
+)
 from new_fastapi.templating import flask_url_for, render_template
 from shared_session import flash
 
@@ -19,7 +24,10 @@ router = APIRouter()
 async def login(request: Request) -> Response:
     """Send the browser to the provider; it comes back to /callback."""
     redirect_uri = flask_url_for(request, "auth.callback", _external=True)
-    return await oidc_client(request).authorize_redirect(request, redirect_uri)
+    try:
+        return await oidc_client(request).authorize_redirect(request, redirect_uri)
+    except ProviderHTTPError as error:
+        raise HTTPException(503, detail=PROVIDER_UNREACHABLE) from error
 
 
 @router.get("/callback", name="auth.callback")
@@ -31,6 +39,8 @@ async def callback(request: Request) -> Response:
         raise HTTPException(
             400, detail=f"Sign-in failed: {(error.description or error.error).rstrip('.')}."
         ) from error
+    except ProviderHTTPError as error:
+        raise HTTPException(503, detail=PROVIDER_UNREACHABLE) from error
     # A new id at login defeats session fixation; the data moves along.
     request.session.regenerate()
     request.session[USER_KEY] = dict(token["userinfo"])
