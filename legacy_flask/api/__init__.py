@@ -25,6 +25,12 @@ def json_object() -> dict[str, Any]:
     """The request body as a JSON object; 415 for another content type, 400 if malformed."""
     if not request.is_json:
         abort(415, description="Send the note as JSON (Content-Type: application/json).")
+    raw = request.get_data(cache=True)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(raw) >= limit:
+        # Werkzeug silently cuts a chunked body at MAX_CONTENT_LENGTH; reading on
+        # raises 413 (so a chunked body of exactly the limit is refused too).
+        request.stream.read(1)
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         abort(400, description="The request body is not a JSON object.")
