@@ -27,7 +27,7 @@ from gateway.bucketing import (
     new_bucket_id,
     read_cookie,
 )
-from gateway.flags import Flag, Groups, parse_flag
+from gateway.flags import Flag, FlagTable, Groups, parse_flag
 from gateway.flagstore import FlagStore, build_flag_store
 from gateway.loading import load_asgi_app, load_flask_app
 from gateway.override import Override
@@ -152,9 +152,10 @@ class Gateway:
             headers = [(n, v) for n, v in scope["headers"] if n != self._rid_header]
             headers.append((self._rid_header, request_id.encode("ascii")))
             scope = {**scope, "headers": headers}
+        table = self.store.table  # one snapshot per request: header and decision agree
         extra: list[tuple[bytes, bytes]] = [
             (b"x-request-id", request_id.encode("ascii")),
-            (b"x-gateway-flags-version", str(self.store.table.version).encode("ascii")),
+            (b"x-gateway-flags-version", str(table.version).encode("ascii")),
         ]
         if self._rid_header != b"x-request-id":
             extra.append((self._rid_header, request_id.encode("ascii")))
@@ -168,7 +169,7 @@ class Gateway:
 
         try:
             side, key, endpoint = self._decide(
-                scope, path, "; ".join(cookie_parts), override_value, extra
+                scope, path, table, "; ".join(cookie_parts), override_value, extra
             )
         except Exception:  # never let hostile input turn into a gateway 500
             log.exception("routing decision failed for %r; serving legacy", path[:200])
@@ -208,6 +209,7 @@ class Gateway:
         self,
         scope: Scope,
         path: str,
+        table: FlagTable,
         cookies: str,
         override_value: str | None,
         extra: list[tuple[bytes, bytes]],
@@ -225,7 +227,7 @@ class Gateway:
             forced = self.override.check(override_value)
             if forced is not None:
                 return forced, key, endpoint
-        flag: Flag = self.store.table.flag_for(key)
+        flag: Flag = table.flag_for(key)
         if flag.kind != "canary":
             return flag.kind, key, endpoint
         bucket_id = read_cookie(cookies, self.settings.bucket_cookie) if cookies else None
