@@ -110,6 +110,7 @@ class CommandLog:
         self._monitor = self._client.monitor()
         self._monitor.__enter__()
         self.commands: list[dict[str, object]] = []
+        self.error: Exception | None = None
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._read, daemon=True)
         self._thread.start()
@@ -121,7 +122,8 @@ class CommandLog:
                 entry = self._monitor.next_command()
                 with self._lock:
                     self.commands.append(entry)
-        except Exception:  # the connection is closed when the log stops
+        except Exception as exc:  # the connection is closed when the log stops
+            self.error = exc
             return
 
     def _marker(self, name: bytes) -> None:
@@ -135,7 +137,7 @@ class CommandLog:
                 if any(token in str(c.get("command")) for c in self.commands):
                     return
             time.sleep(0.005)
-        raise RuntimeError("MONITOR did not show the marker")
+        raise RuntimeError(f"MONITOR did not show the marker ({self.error!r})")
 
     def take(self) -> list[dict[str, object]]:
         """Client commands since the last call (markers excluded)."""
