@@ -37,7 +37,7 @@ def error_template(status: int) -> str:
     """The template of the error page for ``status``."""
     if status == 404:
         return "errors/404.html"
-    if status >= 500:
+    if status == 500:
         return "errors/500.html"
     return "errors/error.html"
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import redis
 
+import legacy_flask
+import new_fastapi
+from shared_session import SessionSettings
 from tests.apps.browser import (
     SIDES,
     Browser,
@@ -84,3 +90,36 @@ def test_logout_on_one_app_logs_out_of_both(
     # Nothing of the session is left in the store.
     client = redis.Redis.from_url(redis_url)
     assert list(client.scan_iter(match=f"{key_prefix}*")) == []
+
+
+@pytest.fixture
+def unreachable_provider_browser(
+    app_config: dict[str, Any], session_settings: SessionSettings
+) -> Iterator[Browser]:
+    """Both apps configured with a provider that does not answer (a closed port)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = {**app_config, "OIDC_ISSUER": f"http://127.0.0.1:{port}"}
+    browser = Browser(legacy_flask.create_app(config, session_settings),
+                      new_fastapi.create_app(config, session_settings))
+    yield browser
+    browser.close()
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_login_with_the_provider_down_is_a_503_page(
+    unreachable_provider_browser: Browser, side: Side
+) -> None:
+    response = unreachable_provider_browser.get(side, "/login")
+    assert response.status_code == 503
+    assert "The sign-in service cannot be reached right now" in response.text
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_logout_with_the_provider_down_still_logs_out_locally(
+    unreachable_provider_browser: Browser, side: Side
+) -> None:
+    response = unreachable_provider_browser.get(side, "/logout")
+    assert response.status_code == 302
+    assert response.headers["location"] == "/"
