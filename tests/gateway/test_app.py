@@ -136,3 +136,25 @@ def test_reference_apps_load_by_their_import_strings(tmp_path: Path) -> None:
     endpoints = {row["endpoint"] for row in rows}
     assert {"webapp.notes", "api.get_note", "static"} <= endpoints
     assert static.status_code == 404 and static.headers["x-served-by"] == "legacy"
+
+
+class FailingBackend(EchoBackend):
+    """A new app that answers 500 to everything."""
+
+    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        self.calls += 1
+        await send({"type": "http.response.start", "status": 500, "headers": []})
+        await send({"type": "http.response.body", "body": b"boom"})
+
+
+def test_fallback_routes_answer_from_legacy_when_new_fails(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, flags={"prices": "new", "signed": "new"}, fallback=["prices"])
+    legacy, new = EchoBackend("legacy"), FailingBackend("new")
+    gateway = create_gateway(settings, legacy_backend=legacy, new_backend=new)
+    with serve(gateway) as url:
+        covered = httpx.get(f"{url}/prices/1.5")
+        uncovered = httpx.get(f"{url}/signed/-3")
+    assert (covered.status_code, covered.headers["x-served-by"]) == (200, "legacy")
+    assert covered.json()["side"] == "legacy"
+    assert (uncovered.status_code, uncovered.headers["x-served-by"]) == (500, "new")
+    assert gateway.fallback_count == 1

@@ -4,6 +4,7 @@ paths only the new app knows to the new app."""
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -269,3 +270,21 @@ def test_loading_a_bad_new_app_says_why(import_string: str, message: str) -> Non
 def test_loading_accepts_attribute_and_factory_forms() -> None:
     assert isinstance(load_flask_app("tests.gateway.test_app_support:rich_flask_app()"), Flask)
     assert callable(load_asgi_app("tests.gateway.test_app_support:rich_fastapi_app()"))
+
+
+def test_matching_costs_microseconds() -> None:
+    table = RouteTable(rich_flask_app().url_map, app_routes(rich_fastapi_app()))
+    paths = [
+        ("/notes/5", "GET"),
+        ("/files/a/b/raw", "GET"),
+        ("/nowhere", "GET"),
+        ("/api/v2/stats", "GET"),
+        ("/notes", "GET"),
+    ]
+    start = time.perf_counter()
+    for _ in range(4000):
+        for path, method in paths:
+            table.match(path, method)
+    per_match = (time.perf_counter() - start) / 20_000
+    print(f"\nroute table match: {per_match * 1e6:.1f} us")
+    assert per_match < 100e-6
