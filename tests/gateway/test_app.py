@@ -3,7 +3,11 @@ input, lifespan, and the real backends in front of real Flask and FastAPI apps."
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,6 +22,7 @@ from tests.gateway.test_app_support import (
     serve,
     settings_for,
 )
+from tests.redis_server import free_port
 
 
 def raw_request(url: str, request: bytes) -> bytes:
@@ -158,3 +163,31 @@ def test_fallback_routes_answer_from_legacy_when_new_fails(tmp_path: Path) -> No
     assert covered.json()["side"] == "legacy"
     assert (uncovered.status_code, uncovered.headers["x-served-by"]) == (500, "new")
     assert gateway.fallback_count == 1
+
+
+def test_uvicorn_factory_entry_point_serves(tmp_path: Path) -> None:
+    """``uvicorn gateway.app:create_gateway --factory`` builds it from GATEWAY_* settings."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "GATEWAY_LEGACY_APP": "tests.gateway.test_app_support:rich_flask_app()",
+        "GATEWAY_NEW_APP": "tests.gateway.test_app_support:rich_fastapi_app()",
+        "GATEWAY_FLAGS": '{"notes.show": "new"}',
+        "GATEWAY_FLAG_CACHE_PATH": str(tmp_path / "flags.json"),
+    }
+    command = [str(Path(sys.executable).parent / "uvicorn"), "gateway.app:create_gateway",
+               "--factory", "--port", str(port), "--log-level", "warning"]  # fmt: skip
+    proc = subprocess.Popen(command, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/notes/3", timeout=1)
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    assert (response.json(), response.headers["x-served-by"]) == ({"note": 3}, "new")

@@ -1,8 +1,9 @@
 """A flip reaches every worker of every replica within one second.
 
-Two gateway replicas share one Redis: A is gunicorn with 4 uvicorn workers,
-B a single uvicorn process. One flip through B's admin API; then every
-worker of both is polled until each serves the new flag version.
+Two gateway replicas share one Redis, each gunicorn with 4 uvicorn workers
+(``gunicorn -k uvicorn_worker.UvicornWorker --no-control-socket -w 4``). One
+flip through B's admin API; then every worker of both is polled until each
+serves the new flag version.
 """
 
 from __future__ import annotations
@@ -58,35 +59,13 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -
 def replicas(redis_url: str, key_prefix: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     port_a, port_b = free_port(), free_port()
     env = gateway_env(redis_url, key_prefix, tmp_path / "flags.json")
+    command = [
+        str(BIN / "gunicorn"), "-k", "uvicorn_worker.UvicornWorker", "--no-control-socket",
+        "-w", "4", "--log-level", "warning", "gateway.app:create_gateway()",
+    ]  # fmt: skip
     procs = [
-        subprocess.Popen(
-            [
-                str(BIN / "gunicorn"),
-                "-k",
-                "uvicorn_worker.UvicornWorker",
-                "--no-control-socket",
-                "-w",
-                "4",
-                "-b",
-                f"127.0.0.1:{port_a}",
-                "--log-level",
-                "warning",
-                "gateway.app:create_gateway()",
-            ],
-            env=env,
-        ),
-        subprocess.Popen(
-            [
-                str(BIN / "uvicorn"),
-                "gateway.app:create_gateway",
-                "--factory",
-                "--port",
-                str(port_b),
-                "--log-level",
-                "warning",
-            ],
-            env=env,
-        ),
+        subprocess.Popen([*command, "-b", f"127.0.0.1:{port}"], env=env)
+        for port in (port_a, port_b)
     ]
     urls = (f"http://127.0.0.1:{port_a}", f"http://127.0.0.1:{port_b}")
     try:
@@ -128,12 +107,13 @@ def test_flip_reaches_all_workers_of_all_replicas_within_a_second(
 ) -> None:
     url_a, url_b = replicas
     with ThreadPoolExecutor(16) as pool:
-        workers_a: set[int] = set()
+        workers: dict[str, set[int]] = {url_a: set(), url_b: set()}
         deadline = time.monotonic() + 30
-        while len(workers_a) < 4 and time.monotonic() < deadline:
-            workers_a |= {pid for pid, _ in served_versions(pool, url_a, 16)}
-        assert len(workers_a) == 4, f"saw only workers {workers_a}"
-        (pid_b, before), *_ = served_versions(pool, url_b, 1)
+        while min(map(len, workers.values())) < 4 and time.monotonic() < deadline:
+            for url, seen in workers.items():
+                seen |= {pid for pid, _ in served_versions(pool, url, 16)}
+        assert [len(w) for w in workers.values()] == [4, 4], f"saw only workers {workers}"
+        before = max(version for _, version in served_versions(pool, url_b, 4))
 
         start = time.monotonic()
         flip = httpx.put(
@@ -143,7 +123,7 @@ def test_flip_reaches_all_workers_of_all_replicas_within_a_second(
         version = flip.json()["version"]
         assert version > before
 
-        pending = {*workers_a, pid_b}
+        pending = workers[url_a] | workers[url_b]
         first_seen: dict[int, float] = {}
         while pending and time.monotonic() - start < 5:
             for url in (url_a, url_b):
@@ -154,7 +134,7 @@ def test_flip_reaches_all_workers_of_all_replicas_within_a_second(
         # Upper bound: each worker was seen serving the new version by then.
         took = max(first_seen.values(), default=time.monotonic() - start)
 
-    print(f"\nflip propagated to 4 gunicorn workers + 1 uvicorn replica in {took * 1000:.0f} ms")
+    print(f"\nflip propagated to 2 replicas x 4 gunicorn workers in {took * 1000:.0f} ms")
     assert not pending, f"workers {pending} never served version {version}"
     assert took < 1.0
     # And the flag really is served: a canary route answers with the new version.
