@@ -84,6 +84,9 @@ class Gateway:
         self._prefix_slash = self._prefix + "/"
         self._rid_header = settings.request_id_header.lower().encode("latin-1")
         self._override_header = settings.override_header.lower().encode("latin-1")
+        self._own_headers = frozenset(
+            {b"x-served-by", b"x-request-id", b"x-gateway-flags-version", self._rid_header}
+        )
         token = settings.admin_token.get_secret_value() if settings.admin_token else None
         self.admin: ASGIApp = build_admin_app(
             self._prefix,
@@ -175,6 +178,7 @@ class Gateway:
             log.exception("routing decision failed for %r; serving legacy", path[:200])
             side, key, endpoint = "legacy", None, None
 
+        own = self._own_headers
         # Shadowed requests are answered by legacy; a fallback rewrites this too.
         served = ["legacy" if side == "shadow" else side]
 
@@ -185,7 +189,8 @@ class Gateway:
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
+                # The gateway's own headers replace any the app set (no duplicates).
+                headers = [h for h in message.get("headers", ()) if h[0].lower() not in own]
                 headers.append((b"x-served-by", served[0].encode("ascii")))
                 headers.extend(extra)
                 message = {**message, "headers": headers}

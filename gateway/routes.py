@@ -268,20 +268,23 @@ class RouteTable:
                 if sample is not None and self._match_new(sample, m, full_only=True)
             )
             self._legacy_rows.append(RouteInfo(rule.rule, methods, endpoint, "legacy", new_methods))
+        # New routes are listed when no legacy rule claims their path: those
+        # the legacy app also has show up in the legacy rows as implemented.
         for route in self._new_routes:
             sample = new_sample_path(route)
             if sample is None:
                 continue
-            methods = tuple(sorted(getattr(route, "methods", None) or ("*",)))
             if isinstance(route, WebSocketRoute):
-                methods = ("WEBSOCKET",)
-            probe = [m for m in methods if m not in ("*", "WEBSOCKET")] or ["GET"]
-            if all(self.match(sample, m).target == "new" for m in probe) or methods == (
-                "WEBSOCKET",
-            ):
+                methods: tuple[str, ...] = ("WEBSOCKET",)
+                new_only = self.match(sample, "GET", websocket=True).target == "new"
+            else:
+                methods = tuple(sorted(getattr(route, "methods", None) or ("*",)))
+                probe = [m for m in methods if m != "*"] or ["GET"]
+                new_only = all(self.match(sample, m).target == "new" for m in probe)
+            if new_only:
                 rule = getattr(route, "path", sample)
-                name = _route_name(route)
-                self._new_only_rows.append(RouteInfo(rule, methods, name, "new", methods))
+                row = RouteInfo(rule, methods, _route_name(route), "new", methods)
+                self._new_only_rows.append(row)
 
 
 def _route_name(route: BaseRoute) -> str:

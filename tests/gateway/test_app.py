@@ -191,3 +191,25 @@ def test_uvicorn_factory_entry_point_serves(tmp_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=15)
     assert (response.json(), response.headers["x-served-by"]) == ({"note": 3}, "new")
+
+
+class HeaderSettingBackend(EchoBackend):
+    """An app that sets the headers the gateway owns."""
+
+    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        headers = [(b"x-served-by", b"me"), (b"X-Request-ID", b"other"), (b"x-app", b"1")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+def test_gateway_headers_replace_the_apps_own(tmp_path: Path) -> None:
+    gateway = create_gateway(
+        settings_for(tmp_path),
+        legacy_backend=HeaderSettingBackend("legacy"),
+        new_backend=EchoBackend("new"),
+    )
+    with serve(gateway) as url:
+        response = httpx.get(f"{url}/prices/1.5", headers={"X-Request-ID": "rid-1"})
+    assert response.headers.get_list("x-served-by") == ["legacy"]
+    assert response.headers.get_list("x-request-id") == ["rid-1"]
+    assert response.headers["x-app"] == "1"
