@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -247,3 +248,33 @@ def test_unreadable_disk_cache_is_ignored(tmp_path: Path) -> None:
     path.write_text("{not json")
     assert read_cache(path, LEGACY) is None
     assert read_cache(tmp_path / "missing.json", LEGACY) is None
+
+
+def test_gateway_restarted_while_redis_is_down_serves_cached_flags(
+    redis_server: RedisServer, key_prefix: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = settings_for(
+        tmp_path,
+        redis_url=redis_server.url,
+        flag_key=f"{key_prefix}flags",
+        flag_channel=f"{key_prefix}channel",
+        flag_poll_interval=0.2,
+    )
+
+    def gateway() -> object:
+        return create_gateway(
+            settings, legacy_backend=EchoBackend("legacy"), new_backend=EchoBackend("new")
+        )
+
+    with serve(gateway()) as url:
+        flip = httpx.put(f"{url}/_gateway/flags/prices", json={"flag": "new"})
+        assert flip.status_code == 200
+    redis_server.stop()
+    caplog.set_level(logging.WARNING, logger="gateway.flagstore")
+    with serve(gateway()) as url:
+        response = httpx.get(f"{url}/prices/1.5")
+        flags = httpx.get(f"{url}/_gateway/flags").json()
+    assert response.headers["x-served-by"] == "new"
+    assert response.headers["x-gateway-flags-version"] == str(flip.json()["version"])
+    assert (flags["source"], flags["store"]["redis_connected"]) == ("cache", False)
+    assert any("serving cached flags" in r.getMessage() for r in caplog.records)
