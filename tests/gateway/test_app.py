@@ -213,3 +213,17 @@ def test_gateway_headers_replace_the_apps_own(tmp_path: Path) -> None:
     assert response.headers.get_list("x-served-by") == ["legacy"]
     assert response.headers.get_list("x-request-id") == ["rid-1"]
     assert response.headers["x-app"] == "1"
+
+
+def test_upstream_legacy_still_gets_its_routes_from_legacy_url_map(tmp_path: Path) -> None:
+    settings = settings_for(
+        tmp_path,
+        legacy_upstream="http://127.0.0.1:9",
+        legacy_url_map="tests.gateway.test_app_support:rich_flask_app()",
+        flags={"prices": "new"},
+    )
+    assert settings.legacy_app is None
+    with serve(echo_gateway(settings)) as url:
+        flagged = httpx.get(f"{url}/prices/1.5")
+        unflagged = httpx.get(f"{url}/signed/2")
+    assert (flagged.headers["x-served-by"], unflagged.headers["x-served-by"]) == ("new", "legacy")
