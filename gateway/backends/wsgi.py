@@ -149,13 +149,19 @@ class _ClientGone(Exception):
 
 
 class _WSGIExchange:
-    """One request/response between the event loop and a pool thread."""
+    """One request/response between the event loop and a pool thread.
+
+    The thread appends messages to ``pending`` and wakes the loop at most once
+    per batch (a non-streamed response usually costs one wake-up in all).
+    """
 
     def __init__(self, backend: WSGIBackend, environ: dict[str, Any]) -> None:
         self.backend = backend
         self.environ = environ
         self.loop = asyncio.get_running_loop()
         self.pending: deque[Message] = deque()
+        self.lock = threading.Lock()
+        self.wake_scheduled = False
         self.waiter: asyncio.Future[None] | None = None
         self.room = threading.Semaphore(_READ_AHEAD)
         self.cancelled = threading.Event()
@@ -165,19 +171,18 @@ class _WSGIExchange:
 
     # ---- event loop side -------------------------------------------------
     async def run(self, receive: Receive, send: Send) -> None:
-        future = self.loop.run_in_executor(self.backend.executor, self._work)
-        watcher = self.loop.create_task(_wait_for_disconnect(receive))
+        self.backend.executor.submit(self._work)
+        watcher: asyncio.Task[None] | None = None
         started = False
         try:
             while True:
                 if not self.pending:
-                    self.waiter = self.loop.create_future()
-                    await asyncio.wait(
-                        {self.waiter, watcher},
-                        timeout=self.backend.timeout,
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
-                    if watcher.done():
+                    if started and watcher is None:
+                        # Streaming: from now on a disconnect must stop the thread.
+                        watcher = self.loop.create_task(_wait_for_disconnect(receive))
+                        watcher.add_done_callback(lambda _: self._wake())
+                    await self._wait(watcher)
+                    if watcher is not None and watcher.done():
                         self._cancel()  # client gone; the thread closes the iterable
                         return
                     if not self.pending:
@@ -193,33 +198,58 @@ class _WSGIExchange:
                         return
                 message = self.pending.popleft()
                 if message is _DONE:
-                    break
+                    return
                 self.room.release()
                 started = True
                 await send(message)
-            await future
         except BaseException:
             self._cancel()
             raise
         finally:
-            watcher.cancel()
+            if watcher is not None:
+                watcher.cancel()
 
-    def _deliver(self, message: Message) -> None:
-        self.pending.append(message)
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
+    async def _wait(self, watcher: asyncio.Task[None] | None) -> None:
+        """Until a message arrives, the client leaves or the timeout passes."""
+        deadline = self.loop.time() + self.backend.timeout
+        while not self.pending and not (watcher is not None and watcher.done()):
+            remaining = deadline - self.loop.time()
+            if remaining <= 0:
+                return
+            # Wake-ups can be spurious (one per batch, batches race the reader).
+            waiter = self.waiter = self.loop.create_future()
+            timer = self.loop.call_later(remaining, _resolve, waiter)
+            try:
+                await waiter
+            finally:
+                timer.cancel()
+                self.waiter = None
+
+    def _wake(self) -> None:
+        with self.lock:
+            self.wake_scheduled = False
+        if self.waiter is not None:
+            _resolve(self.waiter)
 
     def _cancel(self) -> None:
         self.cancelled.set()
         self.room.release()  # wake the thread if it waits for room
 
     # ---- pool thread side ------------------------------------------------
+    def _push(self, message: Message) -> None:
+        with self.lock:
+            self.pending.append(message)
+            if self.wake_scheduled:
+                return
+            self.wake_scheduled = True
+        self.loop.call_soon_threadsafe(self._wake)
+
     def _post(self, message: Message) -> None:
         """Hand a message to the loop; raises _ClientGone once nobody listens."""
         self.room.acquire()
         if self.cancelled.is_set():
             raise _ClientGone
-        self.loop.call_soon_threadsafe(self._deliver, message)
+        self._push(message)
 
     def _start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
@@ -286,7 +316,12 @@ class _WSGIExchange:
                 self.backend._leave()
                 self.environ["wsgi.input"].close()
                 with contextlib.suppress(RuntimeError):  # loop already closed at shutdown
-                    self.loop.call_soon_threadsafe(self._deliver, _DONE)
+                    self._push(_DONE)
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 def _body(data: bytes, more: bool) -> Message:
