@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 from flask import Flask
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect
 
@@ -288,3 +290,25 @@ def test_matching_costs_microseconds() -> None:
     per_match = (time.perf_counter() - start) / 20_000
     print(f"\nroute table match: {per_match * 1e6:.1f} us")
     assert per_match < 100e-6
+
+
+def _segments(url_map: Map) -> list[str]:
+    literal = {p for r in url_map.iter_rules() for p in r.rule.split("/") if p and "<" not in p}
+    return sorted(literal | set(JUNK_SEGMENTS))
+
+
+RICH_MAP = rich_flask_app().url_map
+RICH_TABLE = RouteTable(RICH_MAP, app_routes(rich_fastapi_app()))
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(
+    parts=st.lists(st.sampled_from(_segments(RICH_MAP)), min_size=0, max_size=5),
+    trailing=st.booleans(),
+    method=st.sampled_from(METHODS),
+)
+def test_hypothesis_paths_agree_with_werkzeug(
+    parts: list[str], trailing: bool, method: str
+) -> None:
+    path = "/" + "/".join(parts) + ("/" if trailing and parts else "")
+    assert_agrees(RICH_TABLE, RICH_MAP, [(path, method)])
