@@ -14,8 +14,9 @@ from new_fastapi.csrf import csrf_protected, csrf_token
 from new_fastapi.dependencies import Notes, UserSub
 from new_fastapi.errors import error_payload
 from new_fastapi.notes import NoteIn, validation_problems
+from new_fastapi.routes import FlaskStyleRoute
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", route_class=FlaskStyleRoute)
 protected = [Depends(requires_auth), Depends(csrf_protected)]
 
 

@@ -14,10 +14,11 @@ from new_fastapi.oidc import (
     end_session_url,
     oidc_client,
 )
+from new_fastapi.routes import FlaskStyleRoute
 from new_fastapi.templating import flask_url_for, render_template
 from shared_session import flash
 
-router = APIRouter()
+router = APIRouter(route_class=FlaskStyleRoute)
 
 
 @router.get("/login", name="auth.login")

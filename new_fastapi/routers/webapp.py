@@ -16,10 +16,11 @@ from new_fastapi.access import requires_auth
 from new_fastapi.csrf import csrf_protected
 from new_fastapi.dependencies import Notes, UserSub
 from new_fastapi.notes import Note, NoteIn, validation_problems
+from new_fastapi.routes import FlaskStyleRoute
 from new_fastapi.templating import flask_url_for, render_template
 from shared_session import flash
 
-router = APIRouter()
+router = APIRouter(route_class=FlaskStyleRoute)
 # Order matters as in Flask's blueprint decorators: log-in check first, then CSRF.
 protected = [Depends(requires_auth), Depends(csrf_protected)]
 

@@ -158,7 +158,7 @@ def comparable(response: httpx.Response) -> dict[str, Any]:
     if response.status_code in (204, 301, 302, 303, 307, 308):
         # Redirect and empty bodies are framework boilerplate, not part of the app.
         media_type, body = None, None
-    elif media_type == "application/json":
+    elif media_type == "application/json" and response.content:
         body: Any = normalise_json(response.json())
     else:
         body = normalise_text(response.text)
