@@ -150,6 +150,9 @@ class RedisFlagStore(FlagStore):
             except REDIS_ERRORS as exc:
                 self._mark_down(exc)
                 return False
+            except (ValueError, TypeError) as exc:  # someone wrote junk by hand
+                log.error("unreadable flag table in Redis (%s); keeping what is served", exc)
+                return False
             self._mark_up()
             if version is not None:
                 await self._apply(version, texts)
@@ -202,14 +205,15 @@ class RedisFlagStore(FlagStore):
             await asyncio.sleep(self.poll_interval)
             try:
                 raw = await self._client.get(self.version_key)
+                current = self.table
+                if raw is None or int(raw) != current.version or current.source != "redis":
+                    await self.refresh()
+                elif not self.connected:
+                    self._mark_up()
             except REDIS_ERRORS as exc:
                 self._mark_down(exc)
-                continue
-            current = self.table
-            if raw is None or int(raw) != current.version or current.source != "redis":
-                await self.refresh()
-            elif not self.connected:
-                self._mark_up()
+            except Exception:  # e.g. a non-numeric version: keep following changes
+                log.exception("flag poll failed; keeping flags version %d", self.table.version)
 
     async def _listen(self) -> None:
         while True:
@@ -227,6 +231,9 @@ class RedisFlagStore(FlagStore):
                             await self.refresh()
             except REDIS_ERRORS as exc:
                 self._mark_down(exc)
+                await asyncio.sleep(self.poll_interval)
+            except Exception:  # never stop listening; polling still covers the gap
+                log.exception("flag listener failed; resubscribing")
                 await asyncio.sleep(self.poll_interval)
             finally:
                 with contextlib.suppress(*REDIS_ERRORS):

@@ -278,3 +278,26 @@ def test_gateway_restarted_while_redis_is_down_serves_cached_flags(
     assert response.headers["x-gateway-flags-version"] == str(flip.json()["version"])
     assert (flags["source"], flags["store"]["redis_connected"]) == ("cache", False)
     assert any("serving cached flags" in r.getMessage() for r in caplog.records)
+
+
+def test_a_garbage_version_in_redis_does_not_stop_following_changes(
+    redis_url: str, key_prefix: str, tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    async def scenario() -> None:
+        store = store_for(redis_url, key_prefix, tmp_path, poll_interval=0.1)
+        await store.start()
+        restarted = store_for(redis_url, key_prefix, tmp_path / "other", poll_interval=0.1)
+        try:
+            redis_client.set(f"{key_prefix}flags:version", "not-a-number")
+            await restarted.start()  # does not fail: serves what it knows (nothing: legacy)
+            assert restarted.table.source == "none"
+            await asyncio.sleep(0.4)
+            assert store.table.version == 1
+            redis_client.set(f"{key_prefix}flags:version", 5)
+            await wait_until(lambda: store.table.version == 5, 2.0)
+            await wait_until(lambda: restarted.table.version == 5, 2.0)
+        finally:
+            await store.aclose()
+            await restarted.aclose()
+
+    run(scenario())
