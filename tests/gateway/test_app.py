@@ -227,3 +227,31 @@ def test_upstream_legacy_still_gets_its_routes_from_legacy_url_map(tmp_path: Pat
         flagged = httpx.get(f"{url}/prices/1.5")
         unflagged = httpx.get(f"{url}/signed/2")
     assert (flagged.headers["x-served-by"], unflagged.headers["x-served-by"]) == ("new", "legacy")
+
+
+def test_gateway_adds_only_microseconds_per_request(tmp_path: Path) -> None:
+    """The gateway's own work (ids, match, flag, bucket, headers) called in-process."""
+    import asyncio
+
+    settings = settings_for(tmp_path, flags={"prices": "canary 50"})
+    gateway = echo_gateway(settings)
+    scope = {
+        "type": "http", "method": "GET", "path": "/prices/1.5", "root_path": "",
+        "query_string": b"", "headers": [(b"host", b"x"), (b"cookie", b"gw_bucket=" + b"A" * 22)],
+    }  # fmt: skip
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: object) -> None:
+        return None
+
+    async def bench(n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            await gateway(dict(scope), receive, send)
+        return (time.perf_counter() - start) / n
+
+    per_request = asyncio.run(bench(5000))
+    print(f"\ngateway + echo backend, in-process: {per_request * 1e6:.1f} us/request")
+    assert per_request < 500e-6
