@@ -59,22 +59,20 @@ def route_param_names(app: FastAPI, name: str) -> frozenset[str]:
     return table.get(name, frozenset())
 
 
-def flask_url_for(
-    request: Request,
-    endpoint: str,
-    endpoint_names: Mapping[str, str] | None = None,
-    **values: Any,
-) -> str:
+def flask_url_for(request: Request, endpoint: str, /, **values: Any) -> str:
     """Flask's ``url_for`` for a Starlette app: relative by default, like Flask.
 
-    Raises ``starlette.routing.NoMatchFound`` for an unknown endpoint, as
-    Flask raises ``BuildError``.
+    ``endpoint`` is a route name; ``app.state.endpoint_names`` (optional) maps
+    Flask endpoint names to route names that differ. Raises
+    ``starlette.routing.NoMatchFound`` for an unknown endpoint, as Flask
+    raises ``BuildError``.
     """
     external = bool(values.pop("_external", False))
     anchor = values.pop("_anchor", None)
     scheme = values.pop("_scheme", None)
     values.pop("_method", None)
-    name = (endpoint_names or {}).get(endpoint, endpoint)
+    endpoint_names: Mapping[str, str] = getattr(request.app.state, "endpoint_names", {})
+    name = endpoint_names.get(endpoint, endpoint)
     if endpoint == "static" and "filename" in values:
         values["path"] = values.pop("filename")
     param_names = route_param_names(request.app, name)
@@ -94,9 +92,7 @@ def flask_url_for(
 
 @jinja2.pass_context
 def _url_for(context: jinja2.runtime.Context, endpoint: str, /, **values: Any) -> str:
-    request: Request = context["request"]
-    endpoint_names = getattr(request.app.state, "endpoint_names", None)
-    return flask_url_for(request, endpoint, endpoint_names, **values)
+    return flask_url_for(context["request"], endpoint, **values)
 
 
 @jinja2.pass_context
