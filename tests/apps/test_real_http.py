@@ -71,11 +71,19 @@ def test_chunked_body_over_the_limit_is_413(
     assert http.get(f"{servers['flask']}/callback?{callback.query}").status_code == 302
     token = http.get(f"{servers['flask']}/api/me").json()["csrf_token"]
 
-    def body() -> Iterator[bytes]:
-        for _ in range(8):
-            yield b"z" * 16384  # 128 KiB without Content-Length, over the 64 KiB limit
+    def chunks(data: bytes) -> Iterator[bytes]:
+        for offset in range(0, len(data), 16384):
+            yield data[offset:offset + 16384]  # no Content-Length: chunked
 
-    response = http.post(f"{servers[side]}/api/notes", content=body(),
+    big_json = b'{"title": "' + b"z" * 131072 + b'"}'  # over the 64 KiB limit
+    response = http.post(f"{servers[side]}/api/notes", content=chunks(big_json),
                          headers={"Content-Type": "application/json", "X-CSRF-Token": token})
     assert response.status_code == 413
     assert response.json()["error"]["status"] == 413
+
+    upload = http.build_request("POST", servers[side], data={"csrf_token": token},
+                                files={"file": ("big.bin", b"x" * 131072)})
+    response = http.post(f"{servers[side]}/upload", content=chunks(upload.read()),
+                         headers={"Content-Type": upload.headers["Content-Type"]})
+    assert response.status_code == 413
+    assert "413 · Request Entity Too Large" in response.text
