@@ -132,8 +132,8 @@ class EchoBackend:
 def settings_for(tmp_path: Path, **overrides: object) -> GatewaySettings:
     """Settings for a test gateway: in-memory flags, cache in tmp_path."""
     values: dict[str, object] = {
-        "legacy_app": "tests.gateway.test_app_support:rich_flask_app()",
-        "new_app": "tests.gateway.test_app_support:rich_fastapi_app()",
+        "legacy_app": "tests.gateway.support:rich_flask_app()",
+        "new_app": "tests.gateway.support:rich_fastapi_app()",
         "flag_cache_path": tmp_path / "flags.json",
     }
     values.update(overrides)

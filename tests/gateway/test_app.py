@@ -16,7 +16,7 @@ import pytest
 
 from gateway.app import create_gateway
 from gateway.settings import GatewaySettings
-from tests.gateway.test_app_support import (
+from tests.gateway.support import (
     EchoBackend,
     echo_gateway,
     serve,
@@ -170,8 +170,8 @@ def test_uvicorn_factory_entry_point_serves(tmp_path: Path) -> None:
     port = free_port()
     env = {
         **os.environ,
-        "GATEWAY_LEGACY_APP": "tests.gateway.test_app_support:rich_flask_app()",
-        "GATEWAY_NEW_APP": "tests.gateway.test_app_support:rich_fastapi_app()",
+        "GATEWAY_LEGACY_APP": "tests.gateway.support:rich_flask_app()",
+        "GATEWAY_NEW_APP": "tests.gateway.support:rich_fastapi_app()",
         "GATEWAY_FLAGS": '{"notes.show": "new"}',
         "GATEWAY_FLAG_CACHE_PATH": str(tmp_path / "flags.json"),
     }
@@ -219,7 +219,7 @@ def test_upstream_legacy_still_gets_its_routes_from_legacy_url_map(tmp_path: Pat
     settings = settings_for(
         tmp_path,
         legacy_upstream="http://127.0.0.1:9",
-        legacy_url_map="tests.gateway.test_app_support:rich_flask_app()",
+        legacy_url_map="tests.gateway.support:rich_flask_app()",
         flags={"prices": "new"},
     )
     assert settings.legacy_app is None

@@ -14,7 +14,7 @@ from gateway.bucketing import (
     new_bucket_id,
     read_cookie,
 )
-from tests.gateway.test_app_support import EchoBackend, serve, settings_for
+from tests.gateway.support import EchoBackend, serve, settings_for
 
 USERS = [new_bucket_id() for _ in range(10_000)]
 

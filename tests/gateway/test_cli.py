@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from gateway.app import create_gateway
 from gateway.cli import app
 from gateway.override import Override
-from tests.gateway.test_app_support import EchoBackend, serve, settings_for
+from tests.gateway.support import EchoBackend, serve, settings_for
 
 runner = CliRunner()
 
@@ -21,8 +21,8 @@ runner = CliRunner()
 @pytest.fixture
 def env(tmp_path: Path, redis_url: str, key_prefix: str) -> dict[str, str]:
     return {
-        "GATEWAY_LEGACY_APP": "tests.gateway.test_app_support:rich_flask_app()",
-        "GATEWAY_NEW_APP": "tests.gateway.test_app_support:rich_fastapi_app()",
+        "GATEWAY_LEGACY_APP": "tests.gateway.support:rich_flask_app()",
+        "GATEWAY_NEW_APP": "tests.gateway.support:rich_fastapi_app()",
         "GATEWAY_REDIS_URL": redis_url,
         "GATEWAY_FLAG_KEY": f"{key_prefix}flags",
         "GATEWAY_FLAG_CHANNEL": f"{key_prefix}channel",

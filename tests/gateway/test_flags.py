@@ -10,7 +10,7 @@ import pytest
 
 from gateway.app import create_gateway
 from gateway.flags import Flag, FlagError, GroupError, Groups, parse_flag
-from tests.gateway.test_app_support import EchoBackend, serve, settings_for
+from tests.gateway.support import EchoBackend, serve, settings_for
 
 TOKEN = {"Authorization": "Bearer s3cret"}
 

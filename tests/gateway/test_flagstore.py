@@ -17,7 +17,7 @@ from gateway.app import create_gateway
 from gateway.flags import LEGACY, Flag, parse_flag
 from gateway.flagstore import FlagStoreUnavailable, MemoryFlagStore, RedisFlagStore
 from gateway.flagstore.cache import read_cache, write_cache
-from tests.gateway.test_app_support import EchoBackend, serve, settings_for
+from tests.gateway.support import EchoBackend, serve, settings_for
 from tests.redis_server import RedisServer
 
 NEW = parse_flag("new")

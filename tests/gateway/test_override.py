@@ -10,7 +10,7 @@ import pytest
 
 from gateway.app import create_gateway
 from gateway.override import Override, sign_override
-from tests.gateway.test_app_support import EchoBackend, serve, settings_for
+from tests.gateway.support import EchoBackend, serve, settings_for
 
 SECRET = "override-secret"
 

@@ -31,8 +31,8 @@ HEADERS = {"Authorization": f"Bearer {TOKEN}"}
 def gateway_env(redis_url: str, key_prefix: str, cache: Path) -> dict[str, str]:
     return {
         **os.environ,
-        "GATEWAY_LEGACY_APP": "tests.gateway.test_app_support:rich_flask_app()",
-        "GATEWAY_NEW_APP": "tests.gateway.test_app_support:rich_fastapi_app()",
+        "GATEWAY_LEGACY_APP": "tests.gateway.support:rich_flask_app()",
+        "GATEWAY_NEW_APP": "tests.gateway.support:rich_fastapi_app()",
         "GATEWAY_REDIS_URL": redis_url,
         "GATEWAY_FLAG_KEY": f"{key_prefix}flags",
         "GATEWAY_FLAG_CHANNEL": f"{key_prefix}channel",

@@ -19,7 +19,7 @@ from werkzeug.routing import Map, RequestRedirect
 
 from gateway.loading import AppLoadError, load_asgi_app, load_flask_app
 from gateway.routes import RouteTable, RouteTableError, app_routes, legacy_sample_path
-from tests.gateway.test_app_support import (
+from tests.gateway.support import (
     echo_gateway,
     rich_fastapi_app,
     rich_flask_app,
@@ -244,11 +244,11 @@ def test_admin_routes_endpoint_lists_flag_and_group(tmp_path: Path) -> None:
     ("import_string", "message"),
     [
         ("no_such_module_xyz:app", "module 'no_such_module_xyz' not found"),
-        ("tests.gateway.test_app_support:nothing_here", "has no attribute 'nothing_here'"),
-        ("tests.gateway.test_app_support", "must look like"),
-        ("tests.gateway.test_app_support:rich_fastapi_app()", "not a Flask app"),
-        ("tests.gateway.test_app_support:rich_flask_app", "not a Flask app"),
-        ("tests.gateway.test_app_support:broken_factory()", "raised RuntimeError: boom"),
+        ("tests.gateway.support:nothing_here", "has no attribute 'nothing_here'"),
+        ("tests.gateway.support", "must look like"),
+        ("tests.gateway.support:rich_fastapi_app()", "not a Flask app"),
+        ("tests.gateway.support:rich_flask_app", "not a Flask app"),
+        ("tests.gateway.support:broken_factory()", "raised RuntimeError: boom"),
     ],
 )
 def test_loading_a_bad_legacy_app_says_why(import_string: str, message: str) -> None:
@@ -259,9 +259,9 @@ def test_loading_a_bad_legacy_app_says_why(import_string: str, message: str) -> 
 @pytest.mark.parametrize(
     ("import_string", "message"),
     [
-        ("tests.gateway.test_app_support:rich_flask_app()", "is a Flask"),
-        ("tests.gateway.test_app_support:rich_fastapi_app", "not an ASGI app"),
-        ("tests.gateway.test_app_support:METHODS_MISSING", "has no attribute"),
+        ("tests.gateway.support:rich_flask_app()", "is a Flask"),
+        ("tests.gateway.support:rich_fastapi_app", "not an ASGI app"),
+        ("tests.gateway.support:METHODS_MISSING", "has no attribute"),
     ],
 )
 def test_loading_a_bad_new_app_says_why(import_string: str, message: str) -> None:
@@ -270,8 +270,8 @@ def test_loading_a_bad_new_app_says_why(import_string: str, message: str) -> Non
 
 
 def test_loading_accepts_attribute_and_factory_forms() -> None:
-    assert isinstance(load_flask_app("tests.gateway.test_app_support:rich_flask_app()"), Flask)
-    assert callable(load_asgi_app("tests.gateway.test_app_support:rich_fastapi_app()"))
+    assert isinstance(load_flask_app("tests.gateway.support:rich_flask_app()"), Flask)
+    assert callable(load_asgi_app("tests.gateway.support:rich_fastapi_app()"))
 
 
 def test_matching_costs_microseconds() -> None:
