@@ -301,3 +301,49 @@ def test_a_garbage_version_in_redis_does_not_stop_following_changes(
             await restarted.aclose()
 
     run(scenario())
+
+
+@pytest.mark.slow
+def test_redis_stopped_under_load_keeps_routing_with_the_last_flags(
+    redis_server: RedisServer, key_prefix: str, tmp_path: Path
+) -> None:
+    settings = settings_for(
+        tmp_path,
+        redis_url=redis_server.url,
+        flag_key=f"{key_prefix}flags",
+        flag_channel=f"{key_prefix}channel",
+        flag_poll_interval=0.1,
+        flags={"prices": "new"},
+    )
+    gateway = create_gateway(
+        settings, legacy_backend=EchoBackend("legacy"), new_backend=EchoBackend("new")
+    )
+
+    async def load(url: str, seconds: float) -> list[tuple[int, str]]:
+        results: list[tuple[int, str]] = []
+        deadline = time.monotonic() + seconds
+        async with httpx.AsyncClient(timeout=10) as client:
+
+            async def worker() -> None:
+                while time.monotonic() < deadline:
+                    response = await client.get(f"{url}/prices/1.5")
+                    results.append((response.status_code, response.headers["x-served-by"]))
+
+            await asyncio.gather(*(worker() for _ in range(8)))
+        return results
+
+    with serve(gateway) as url:
+        loop = asyncio.new_event_loop()
+        try:
+            load_task = loop.create_task(load(url, 2.0))
+            loop.run_until_complete(asyncio.sleep(0.5))
+            redis_server.stop()  # mid-load
+            results = loop.run_until_complete(load_task)
+        finally:
+            loop.close()
+        health = httpx.get(f"{url}/_gateway/flags").json()
+    assert len(results) > 100
+    assert set(results) == {(200, "new")}
+    # The admin API still answers, and says what the gateway is running on.
+    assert health["store"]["redis_connected"] is False
+    assert health["flags"]["prices"] == "new"
