@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, request
@@ -31,7 +32,10 @@ def json_object() -> dict[str, Any]:
         # Werkzeug silently cuts a chunked body at MAX_CONTENT_LENGTH; reading on
         # raises 413 (so a chunked body of exactly the limit is refused too).
         request.stream.read(1)
-    data = request.get_json(silent=True)
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
+        data = None
     if not isinstance(data, dict):
         abort(400, description="The request body is not a JSON object.")
     return data

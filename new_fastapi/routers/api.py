@@ -34,7 +34,7 @@ async def json_object(request: Request) -> dict[str, Any]:
         raise HTTPException(415, detail="Send the note as JSON (Content-Type: application/json).")
     try:
         data = json.loads(await request.body())
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         data = None
     if not isinstance(data, dict):
         raise HTTPException(400, detail="The request body is not a JSON object.")

@@ -56,7 +56,9 @@ def notes(request: Request, store: Notes, sub: UserSub) -> Response:
 async def create_note(request: Request, store: Notes, sub: UserSub) -> Response:
     """Create a note from the form; 400 with the form and its problems when invalid."""
     data = await request.form()
-    form = {key: str(data.get(key, "")) for key in ("title", "body")}
+    # Like Flask's request.form: text fields only (a file under that name is not text).
+    form = {key: value if isinstance(value := data.get(key, ""), str) else ""
+            for key in ("title", "body")}
     try:
         note_in = NoteIn.model_validate(form)
     except ValidationError as error:

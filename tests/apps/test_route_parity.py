@@ -114,6 +114,9 @@ CASES = [
     Case("api-create-bad-json", "POST", "/api/notes", "/api/notes",
          lambda token: {"content": b"{not json", "headers": {
              "Content-Type": "application/json", "X-CSRF-Token": token}}),
+    Case("api-create-deeply-nested", "POST", "/api/notes", "/api/notes",
+         lambda token: {"content": b"[" * 50_000, "headers": {
+             "Content-Type": "application/json", "X-CSRF-Token": token}}),
     Case("api-create-wrong-content-type", "POST", "/api/notes", "/api/notes",
          api_json({"title": "x"}, content_type="text/plain")),
     Case("api-create-no-csrf", "POST", "/api/notes", "/api/notes",
