@@ -22,6 +22,8 @@ CREATE TABLE IF NOT EXISTS notes (
 );
 CREATE INDEX IF NOT EXISTS notes_owner ON notes (owner, id);
 """
+# SQLite integers are 64-bit; a larger id from a URL cannot exist (and would raise).
+MAX_ID = 2**63 - 1
 
 
 class NoteIn(BaseModel):
@@ -84,6 +86,8 @@ class NotesStore:
 
     def get(self, owner: str, note_id: int) -> Note | None:
         """The note ``note_id`` of ``owner``, or None (other owners' notes are invisible)."""
+        if not 0 <= note_id <= MAX_ID:
+            return None
         with closing(self._connect()) as db:
             row = db.execute(
                 "SELECT id, title, body, created_at FROM notes WHERE owner = ? AND id = ?",
@@ -104,6 +108,8 @@ class NotesStore:
 
     def delete(self, owner: str, note_id: int) -> bool:
         """Delete the note; False when ``owner`` has no such note."""
+        if not 0 <= note_id <= MAX_ID:
+            return False
         with closing(self._connect()) as db, db:
             cursor = db.execute("DELETE FROM notes WHERE owner = ? AND id = ?", (owner, note_id))
             return cursor.rowcount > 0
