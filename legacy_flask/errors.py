@@ -19,8 +19,14 @@ def is_api_request() -> bool:
 def error_payload(status: int, detail: str | None, **extra: Any) -> dict[str, Any]:
     """The JSON body of an API error."""
     http_status = HTTPStatus(status)
-    return {"error": {"status": status, "title": http_status.phrase,
-                      "detail": detail or http_status.description, **extra}}
+    return {
+        "error": {
+            "status": status,
+            "title": http_status.phrase,
+            "detail": detail or http_status.description,
+            **extra,
+        }
+    }
 
 
 def error_template(status: int) -> str:
@@ -52,8 +58,12 @@ def handle_http_error(error: HTTPException) -> Any:
         response.headers.extend(headers)
         return response
     http_status = HTTPStatus(status)
-    body = render_template(error_template(status), status=status, title=http_status.phrase,
-                           detail=detail or http_status.description)
+    body = render_template(
+        error_template(status),
+        status=status,
+        title=http_status.phrase,
+        detail=detail or http_status.description,
+    )
     return body, status, headers
 
 

@@ -44,8 +44,9 @@ def create_app(
     # At build time, like the Flask factory (in-process test clients may skip a lifespan).
     store.create_schema()
     # No trailing-slash redirects and no /docs: Flask has neither, and paths must match.
-    app = FastAPI(title="Notes", redirect_slashes=False,
-                  openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Notes", redirect_slashes=False, openapi_url=None, docs_url=None, redoc_url=None
+    )
     app.state.settings = settings
     app.state.notes_store = store
     app.state.templates = flask_templates(TEMPLATE_FOLDERS)
@@ -58,6 +59,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_FOLDER), name="static")
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_content_length)
-    app.add_middleware(SessionMiddleware,
-                       settings=resolve_session_settings(settings, session_settings))
+    app.add_middleware(
+        SessionMiddleware, settings=resolve_session_settings(settings, session_settings)
+    )
     return app

@@ -29,8 +29,14 @@ def is_api_request(request: Request) -> bool:
 def error_payload(status: int, detail: str | None, **extra: Any) -> dict[str, Any]:
     """The JSON body of an API error."""
     http_status = HTTPStatus(status)
-    return {"error": {"status": status, "title": http_status.phrase,
-                      "detail": detail or http_status.description, **extra}}
+    return {
+        "error": {
+            "status": status,
+            "title": http_status.phrase,
+            "detail": detail or http_status.description,
+            **extra,
+        }
+    }
 
 
 def error_template(status: int) -> str:
@@ -42,14 +48,18 @@ def error_template(status: int) -> str:
     return "errors/error.html"
 
 
-def error_response(request: Request, status: int, detail: str | None = None,
-                   headers: dict[str, str] | None = None) -> Response:
+def error_response(
+    request: Request, status: int, detail: str | None = None, headers: dict[str, str] | None = None
+) -> Response:
     """The JSON error (API) or the error page for ``status``."""
     if is_api_request(request):
         return JSONResponse(error_payload(status, detail), status, headers=headers)
     http_status = HTTPStatus(status)
-    context = {"status": status, "title": http_status.phrase,
-               "detail": detail or http_status.description}
+    context = {
+        "status": status,
+        "title": http_status.phrase,
+        "detail": detail or http_status.description,
+    }
     return render_template(request, error_template(status), context, status, headers=headers)
 
 

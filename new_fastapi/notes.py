@@ -41,8 +41,10 @@ class NoteIn(BaseModel):
 def validation_problems(error: ValidationError) -> list[dict[str, str]]:
     """A ``ValidationError`` as a list of ``{"field", "message"}`` a user can act on."""
     return [
-        {"field": ".".join(str(part) for part in problem["loc"]) or "body",
-         "message": problem["msg"]}
+        {
+            "field": ".".join(str(part) for part in problem["loc"]) or "body",
+            "message": problem["msg"],
+        }
         for problem in error.errors(include_url=False)
     ]
 

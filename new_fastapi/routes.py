@@ -15,8 +15,14 @@ class FlaskStyleRoute(APIRoute):
     HEAD would get 405 from the ported routes.
     """
 
-    def __init__(self, path: str, endpoint: Any, *,
-                 methods: set[str] | list[str] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        path: str,
+        endpoint: Any,
+        *,
+        methods: set[str] | list[str] | None = None,
+        **kwargs: Any,
+    ) -> None:
         wanted = {method.upper() for method in methods or ("GET",)}
         if "GET" in wanted:
             wanted.add("HEAD")

@@ -77,8 +77,11 @@ def flask_url_for(request: Request, endpoint: str, /, **values: Any) -> str:
         values["path"] = values.pop("filename")
     param_names = route_param_names(request.app, name)
     path_params = {key: value for key, value in values.items() if key in param_names}
-    query = [(key, value) for key, value in values.items()
-             if key not in param_names and value is not None]
+    query = [
+        (key, value)
+        for key, value in values.items()
+        if key not in param_names and value is not None
+    ]
     url = app_root_path(request) + request.app.url_path_for(name, **path_params)
     if query:
         url += "?" + urlencode(query, doseq=True)
@@ -148,6 +151,10 @@ def render_template(
     """Flask's ``render_template`` as a response: ``request.app.state.templates`` renders it."""
     templates: Jinja2Templates = request.app.state.templates
     return templates.TemplateResponse(
-        request, name, dict(context or {}), status_code=status_code,
-        headers=headers, background=background,
+        request,
+        name,
+        dict(context or {}),
+        status_code=status_code,
+        headers=headers,
+        background=background,
     )

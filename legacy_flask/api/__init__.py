@@ -63,8 +63,7 @@ def create_note() -> ResponseReturnValue:
     try:
         note_in = NoteIn.model_validate(json_object())
     except ValidationError as error:
-        payload = error_payload(400, "The note is not valid.",
-                                problems=validation_problems(error))
+        payload = error_payload(400, "The note is not valid.", problems=validation_problems(error))
         return jsonify(payload), 400
     note = notes_store().create(current_sub(), note_in)
     return jsonify(note.as_json()), 201

@@ -53,8 +53,9 @@ def home() -> ResponseReturnValue:
 @requires_auth
 def notes() -> ResponseReturnValue:
     """The user's notes and the form that creates one."""
-    return render_template("webapp/notes.html", notes=notes_store().list_for(current_sub()),
-                           problems=[], form={})
+    return render_template(
+        "webapp/notes.html", notes=notes_store().list_for(current_sub()), problems=[], form={}
+    )
 
 
 @bp.post("/notes")
@@ -66,8 +67,12 @@ def create_note() -> ResponseReturnValue:
     try:
         note_in = NoteIn.model_validate(form)
     except ValidationError as error:
-        page = render_template("webapp/notes.html", notes=notes_store().list_for(current_sub()),
-                               problems=validation_problems(error), form=form)
+        page = render_template(
+            "webapp/notes.html",
+            notes=notes_store().list_for(current_sub()),
+            problems=validation_problems(error),
+            form=form,
+        )
         return page, 400
     note = notes_store().create(current_sub(), note_in)
     flash(f"Note “{note.title}” saved.", "success")
@@ -111,8 +116,11 @@ def csv_rows(notes: Iterator[Note]) -> Iterator[str]:
 def export_notes() -> ResponseReturnValue:
     """Stream the user's notes as a CSV download (a generator response)."""
     rows = csv_rows(notes_store().iter_for(current_sub()))
-    return Response(rows, mimetype="text/csv",
-                    headers={"Content-Disposition": 'attachment; filename="notes.csv"'})
+    return Response(
+        rows,
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="notes.csv"'},
+    )
 
 
 @bp.get("/upload")
@@ -135,5 +143,6 @@ def upload() -> ResponseReturnValue:
     while chunk := upload.stream.read(UPLOAD_CHUNK):
         digest.update(chunk)
         size += len(chunk)
-    return render_template("webapp/upload_result.html", filename=upload.filename, size=size,
-                           sha256=digest.hexdigest())
+    return render_template(
+        "webapp/upload_result.html", filename=upload.filename, size=size, sha256=digest.hexdigest()
+    )

@@ -59,8 +59,7 @@ async def create_note(request: Request, store: Notes, sub: UserSub) -> Response:
     try:
         note_in = NoteIn.model_validate(await json_object(request))
     except ValidationError as error:
-        payload = error_payload(400, "The note is not valid.",
-                                problems=validation_problems(error))
+        payload = error_payload(400, "The note is not valid.", problems=validation_problems(error))
         return JSONResponse(payload, 400)
     return JSONResponse(store.create(sub, note_in).as_json(), 201)
 

@@ -48,8 +48,9 @@ def home(request: Request) -> Response:
 @router.get("/notes", name="webapp.notes")
 def notes(request: Request, store: Notes, sub: UserSub) -> Response:
     """The user's notes and the form that creates one."""
-    return render_template(request, "webapp/notes.html",
-                           {"notes": store.list_for(sub), "problems": [], "form": {}})
+    return render_template(
+        request, "webapp/notes.html", {"notes": store.list_for(sub), "problems": [], "form": {}}
+    )
 
 
 @router.post("/notes", name="webapp.create_note", dependencies=protected)
@@ -57,13 +58,18 @@ async def create_note(request: Request, store: Notes, sub: UserSub) -> Response:
     """Create a note from the form; 400 with the form and its problems when invalid."""
     data = await request.form()
     # Like Flask's request.form: text fields only (a file under that name is not text).
-    form = {key: value if isinstance(value := data.get(key, ""), str) else ""
-            for key in ("title", "body")}
+    form = {
+        key: value if isinstance(value := data.get(key, ""), str) else ""
+        for key in ("title", "body")
+    }
     try:
         note_in = NoteIn.model_validate(form)
     except ValidationError as error:
-        context = {"notes": store.list_for(sub), "problems": validation_problems(error),
-                   "form": form}
+        context = {
+            "notes": store.list_for(sub),
+            "problems": validation_problems(error),
+            "form": form,
+        }
         return render_template(request, "webapp/notes.html", context, 400)
     note = store.create(sub, note_in)
     flash(request.session, f"Note “{note.title}” saved.", "success")
@@ -74,7 +80,8 @@ async def create_note(request: Request, store: Notes, sub: UserSub) -> Response:
 def export_notes(store: Notes, sub: UserSub) -> Response:
     """Stream the user's notes as a CSV download (a generator response)."""
     return StreamingResponse(
-        csv_rows(store.iter_for(sub)), media_type="text/csv",
+        csv_rows(store.iter_for(sub)),
+        media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="notes.csv"'},
     )
 

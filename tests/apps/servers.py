@@ -19,8 +19,9 @@ HOST = "127.0.0.1"
 def serve_flask(app: Flask) -> Iterator[str]:
     """Serve ``app`` with werkzeug's threaded server; yields its base URL."""
     server = werkzeug.serving.make_server(HOST, 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield f"http://{HOST}:{server.server_port}"
@@ -33,8 +34,9 @@ def serve_flask(app: Flask) -> Iterator[str]:
 @contextmanager
 def serve_asgi(app: FastAPI) -> Iterator[str]:
     """Serve ``app`` with uvicorn; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host=HOST, port=0, log_level="warning",
-                                           lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=HOST, port=0, log_level="warning", lifespan="on")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

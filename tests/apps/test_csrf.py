@@ -27,7 +27,7 @@ def token_issued_by(world: World, side: Side) -> str:
     page = world.browser.get(side, "/upload").text
     marker = 'name="csrf_token" value="'
     start = page.index(marker) + len(marker)
-    return page[start:page.index('"', start)]
+    return page[start : page.index('"', start)]
 
 
 @pytest.mark.parametrize("side", SIDES)
@@ -51,8 +51,9 @@ def test_delete_without_token_is_rejected_and_deletes_nothing(world: World, side
 
 @pytest.mark.parametrize("side", SIDES)
 def test_api_write_with_wrong_header_is_rejected(world: World, side: Side) -> None:
-    response = world.browser.post(side, "/api/notes", json={"title": "Sneaky"},
-                                  headers={"X-CSRF-Token": "wrong"})
+    response = world.browser.post(
+        side, "/api/notes", json={"title": "Sneaky"}, headers={"X-CSRF-Token": "wrong"}
+    )
     assert response.status_code == 400
     assert response.json()["error"]["status"] == 400
     assert world.note_titles() == SEEDED_TITLES
@@ -82,8 +83,9 @@ def test_token_issued_by_one_app_is_accepted_by_the_other(
     response = world.browser.post(checker, "/notes", data={"title": "Across", "csrf_token": token})
     assert response.status_code == 302
     assert world.note_titles() == [*SEEDED_TITLES, "Across"]
-    api = world.browser.post(checker, "/api/notes", json={"title": "Via header"},
-                             headers={"X-CSRF-Token": token})
+    api = world.browser.post(
+        checker, "/api/notes", json={"title": "Via header"}, headers={"X-CSRF-Token": token}
+    )
     assert api.status_code == 201
 
 

@@ -66,7 +66,8 @@ def test_auth0_domain_sets_the_issuer(package: str) -> None:
     settings = load_settings({"AUTH0_DOMAIN": "example.eu.auth0.com"})
     assert settings.issuer == "https://example.eu.auth0.com/"
     assert settings.server_metadata_url == (
-        "https://example.eu.auth0.com/.well-known/openid-configuration")
+        "https://example.eu.auth0.com/.well-known/openid-configuration"
+    )
 
 
 @pytest.mark.parametrize("package", ["legacy_flask", "new_fastapi"])

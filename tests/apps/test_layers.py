@@ -23,8 +23,12 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def test_new_fastapi_imports_only_assets_and_filters_from_legacy_flask() -> None:
-    used = {name for path in (ROOT / "new_fastapi").rglob("*.py")
-            for name in imported_modules(path) if name.split(".")[0] == "legacy_flask"}
+    used = {
+        name
+        for path in (ROOT / "new_fastapi").rglob("*.py")
+        for name in imported_modules(path)
+        if name.split(".")[0] == "legacy_flask"
+    }
     assert used <= ALLOWED
 
 
@@ -35,6 +39,8 @@ def test_neither_app_imports_the_gateway() -> None:
 
 
 def test_importing_new_fastapi_does_not_load_the_flask_app() -> None:
-    code = ("import sys, new_fastapi; new_fastapi.create_app; "
-            "assert 'legacy_flask.app' not in sys.modules, sorted(sys.modules)")
+    code = (
+        "import sys, new_fastapi; new_fastapi.create_app; "
+        "assert 'legacy_flask.app' not in sys.modules, sorted(sys.modules)"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)

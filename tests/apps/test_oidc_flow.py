@@ -101,8 +101,10 @@ def unreachable_provider_browser(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = {**app_config, "OIDC_ISSUER": f"http://127.0.0.1:{port}"}
-    browser = Browser(legacy_flask.create_app(config, session_settings),
-                      new_fastapi.create_app(config, session_settings))
+    browser = Browser(
+        legacy_flask.create_app(config, session_settings),
+        new_fastapi.create_app(config, session_settings),
+    )
     yield browser
     browser.close()
 

@@ -49,8 +49,11 @@ def test_login_on_flask_finishes_on_fastapi_and_pages_match(
     assert pages["flask"] == pages["fastapi"]
 
     token = http.get(f"{servers['flask']}/api/me").json()["csrf_token"]
-    created = http.post(f"{servers['fastapi']}/api/notes", json={"title": "over HTTP"},
-                        headers={"X-CSRF-Token": token})
+    created = http.post(
+        f"{servers['fastapi']}/api/notes",
+        json={"title": "over HTTP"},
+        headers={"X-CSRF-Token": token},
+    )
     assert created.status_code == 201
     listed = http.get(f"{servers['flask']}/api/notes").json()["notes"]
     assert [note["title"] for note in listed] == ["over HTTP"]
@@ -73,17 +76,27 @@ def test_chunked_body_over_the_limit_is_413(
 
     def chunks(data: bytes) -> Iterator[bytes]:
         for offset in range(0, len(data), 16384):
-            yield data[offset:offset + 16384]  # no Content-Length: chunked
+            yield data[offset : offset + 16384]  # no Content-Length: chunked
 
     big_json = b'{"title": "' + b"z" * 131072 + b'"}'  # over the 64 KiB limit
-    response = http.post(f"{servers[side]}/api/notes", content=chunks(big_json),
-                         headers={"Content-Type": "application/json", "X-CSRF-Token": token})
+    response = http.post(
+        f"{servers[side]}/api/notes",
+        content=chunks(big_json),
+        headers={"Content-Type": "application/json", "X-CSRF-Token": token},
+    )
     assert response.status_code == 413
     assert response.json()["error"]["status"] == 413
 
-    upload = http.build_request("POST", servers[side], data={"csrf_token": token},
-                                files={"file": ("big.bin", b"x" * 131072)})
-    response = http.post(f"{servers[side]}/upload", content=chunks(upload.read()),
-                         headers={"Content-Type": upload.headers["Content-Type"]})
+    upload = http.build_request(
+        "POST",
+        servers[side],
+        data={"csrf_token": token},
+        files={"file": ("big.bin", b"x" * 131072)},
+    )
+    response = http.post(
+        f"{servers[side]}/upload",
+        content=chunks(upload.read()),
+        headers={"Content-Type": upload.headers["Content-Type"]},
+    )
     assert response.status_code == 413
     assert "413 · Request Entity Too Large" in response.text

@@ -62,8 +62,10 @@ def csrf_header(token: str) -> dict[str, Any]:
 
 
 def upload(content: bytes, *, name: str = "hello.txt") -> Body:
-    return lambda token: {"data": {"csrf_token": token},
-                          "files": {"file": (name, content, "text/plain")}}
+    return lambda token: {
+        "data": {"csrf_token": token},
+        "files": {"file": (name, content, "text/plain")},
+    }
 
 
 CASES = [
@@ -75,15 +77,15 @@ CASES = [
     Case("notes-anonymous", "GET", "/notes", "/notes", anonymous=True),
     Case("create-note", "POST", "/notes", "/notes", form(title="New", body="Hello <b>")),
     Case("create-note-invalid", "POST", "/notes", "/notes", form(title="  ", body="x")),
-    Case("create-note-no-csrf", "POST", "/notes", "/notes",
-         lambda token: {"data": {"title": "New"}}),
+    Case(
+        "create-note-no-csrf", "POST", "/notes", "/notes", lambda token: {"data": {"title": "New"}}
+    ),
     Case("note", "GET", "/notes/<int:note_id>", "/notes/1"),
     Case("note-of-someone-else", "GET", "/notes/<int:note_id>", "/notes/3"),
     Case("note-huge-id", "GET", "/notes/<int:note_id>", "/notes/" + "9" * 30),
     Case("note-not-a-number", "GET", "/notes/<int:note_id>", "/notes/abc"),
     Case("delete-note", "POST", "/notes/<int:note_id>/delete", "/notes/2/delete", form()),
-    Case("delete-missing-note", "POST", "/notes/<int:note_id>/delete", "/notes/99/delete",
-         form()),
+    Case("delete-missing-note", "POST", "/notes/<int:note_id>/delete", "/notes/99/delete", form()),
     Case("delete-note-wrong-method", "GET", "/notes/<int:note_id>/delete", "/notes/2/delete"),
     Case("export-csv", "GET", "/notes/export.csv", "/notes/export.csv"),
     Case("upload-form", "GET", "/upload", "/upload"),
@@ -107,28 +109,72 @@ CASES = [
     Case("api-list-anonymous", "GET", "/api/notes", "/api/notes", anonymous=True),
     Case("api-get", "GET", "/api/notes/<int:note_id>", "/api/notes/1"),
     Case("api-get-missing", "GET", "/api/notes/<int:note_id>", "/api/notes/3"),
-    Case("api-create", "POST", "/api/notes", "/api/notes",
-         api_json({"title": "Via API", "body": "ü"})),
-    Case("api-create-invalid", "POST", "/api/notes", "/api/notes",
-         api_json({"title": "", "extra": 1})),
+    Case(
+        "api-create",
+        "POST",
+        "/api/notes",
+        "/api/notes",
+        api_json({"title": "Via API", "body": "ü"}),
+    ),
+    Case(
+        "api-create-invalid",
+        "POST",
+        "/api/notes",
+        "/api/notes",
+        api_json({"title": "", "extra": 1}),
+    ),
     Case("api-create-not-an-object", "POST", "/api/notes", "/api/notes", api_json([1, 2])),
-    Case("api-create-bad-json", "POST", "/api/notes", "/api/notes",
-         lambda token: {"content": b"{not json", "headers": {
-             "Content-Type": "application/json", "X-CSRF-Token": token}}),
-    Case("api-create-deeply-nested", "POST", "/api/notes", "/api/notes",
-         lambda token: {"content": b"[" * 50_000, "headers": {
-             "Content-Type": "application/json", "X-CSRF-Token": token}}),
-    Case("api-create-wrong-content-type", "POST", "/api/notes", "/api/notes",
-         api_json({"title": "x"}, content_type="text/plain")),
-    Case("api-create-no-csrf", "POST", "/api/notes", "/api/notes",
-         api_json({"title": "x"}, csrf=False)),
-    Case("api-create-anonymous", "POST", "/api/notes", "/api/notes",
-         api_json({"title": "x"}, csrf=False), anonymous=True),
+    Case(
+        "api-create-bad-json",
+        "POST",
+        "/api/notes",
+        "/api/notes",
+        lambda token: {
+            "content": b"{not json",
+            "headers": {"Content-Type": "application/json", "X-CSRF-Token": token},
+        },
+    ),
+    Case(
+        "api-create-deeply-nested",
+        "POST",
+        "/api/notes",
+        "/api/notes",
+        lambda token: {
+            "content": b"[" * 50_000,
+            "headers": {"Content-Type": "application/json", "X-CSRF-Token": token},
+        },
+    ),
+    Case(
+        "api-create-wrong-content-type",
+        "POST",
+        "/api/notes",
+        "/api/notes",
+        api_json({"title": "x"}, content_type="text/plain"),
+    ),
+    Case(
+        "api-create-no-csrf",
+        "POST",
+        "/api/notes",
+        "/api/notes",
+        api_json({"title": "x"}, csrf=False),
+    ),
+    Case(
+        "api-create-anonymous",
+        "POST",
+        "/api/notes",
+        "/api/notes",
+        api_json({"title": "x"}, csrf=False),
+        anonymous=True,
+    ),
     Case("api-delete", "DELETE", "/api/notes/<int:note_id>", "/api/notes/1", csrf_header),
-    Case("api-delete-huge-id", "DELETE", "/api/notes/<int:note_id>", "/api/notes/" + "9" * 30,
-         csrf_header),
-    Case("api-delete-missing", "DELETE", "/api/notes/<int:note_id>", "/api/notes/99",
-         csrf_header),
+    Case(
+        "api-delete-huge-id",
+        "DELETE",
+        "/api/notes/<int:note_id>",
+        "/api/notes/" + "9" * 30,
+        csrf_header,
+    ),
+    Case("api-delete-missing", "DELETE", "/api/notes/<int:note_id>", "/api/notes/99", csrf_header),
     Case("api-wrong-method", "PUT", "/api/notes", "/api/notes", csrf_header),
     Case("api-unknown", "GET", "", "/api/nothing-here"),
 ]
@@ -207,16 +253,23 @@ def test_unexpected_errors_get_the_same_500_page_and_json(
     assert page["flask"]["status"] == 500
     assert "Something went wrong on our side" in page["flask"]["body"]
     assert page["flask"] == page["fastapi"]
-    assert api["flask"]["body"] == {"error": {
-        "status": 500, "title": "Internal Server Error",
-        "detail": "Server got itself in trouble"}}
+    assert api["flask"]["body"] == {
+        "error": {
+            "status": 500,
+            "title": "Internal Server Error",
+            "detail": "Server got itself in trouble",
+        }
+    }
     assert api["flask"] == api["fastapi"]
 
 
 def flask_routes(app: Flask) -> set[tuple[str, str]]:
     """(rule, method) of every Flask route, without the automatic HEAD and OPTIONS."""
-    return {(rule.rule, method) for rule in app.url_map.iter_rules()
-            for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}}
+    return {
+        (rule.rule, method)
+        for rule in app.url_map.iter_rules()
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
 
 
 def fastapi_routes(app: FastAPI) -> set[tuple[str, str]]:

@@ -16,11 +16,14 @@ from tests.redis_server import RedisServer
 
 @pytest.fixture
 def outage_browser(redis_server: RedisServer, app_config: dict[str, Any]) -> Iterator[Browser]:
-    settings = SessionSettings(redis_url=redis_server.url, secret_keys=["outage-test-key"],
-                               timeout=0.3)
-    browser = Browser(legacy_flask.create_app(app_config, settings),
-                      new_fastapi.create_app(app_config, settings),
-                      raise_server_exceptions=False)
+    settings = SessionSettings(
+        redis_url=redis_server.url, secret_keys=["outage-test-key"], timeout=0.3
+    )
+    browser = Browser(
+        legacy_flask.create_app(app_config, settings),
+        new_fastapi.create_app(app_config, settings),
+        raise_server_exceptions=False,
+    )
     yield browser
     browser.close()
 

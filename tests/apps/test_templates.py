@@ -28,8 +28,11 @@ CONTEXTS: dict[str, dict[str, Any]] = {
     "errors/500.html": {"status": 500, "title": "Internal Server Error", "detail": "x"},
     "errors/error.html": {"status": 405, "title": "Method Not Allowed", "detail": "No <b>."},
     "webapp/index.html": {},
-    "webapp/notes.html": {"notes": NOTES, "form": {"title": "<t>", "body": "b"},
-                          "problems": [{"field": "title", "message": "Too short"}]},
+    "webapp/notes.html": {
+        "notes": NOTES,
+        "form": {"title": "<t>", "body": "b"},
+        "problems": [{"field": "title", "message": "Too short"}],
+    },
     "webapp/note.html": {"note": NOTES[0]},
     "webapp/upload.html": {},
     "webapp/upload_result.html": {"filename": "a<b>.txt", "size": 12, "sha256": "ab" * 32},
@@ -37,15 +40,21 @@ CONTEXTS: dict[str, dict[str, Any]] = {
 }
 SESSIONS: dict[str, dict[str, Any]] = {
     "anonymous": {},
-    "logged-in": {"user": USER, "_csrf_token": "fixed-token",
-                  "_flashes": [("success", "Saved <it>."), ("message", "Plain")]},
+    "logged-in": {
+        "user": USER,
+        "_csrf_token": "fixed-token",
+        "_flashes": [("success", "Saved <it>."), ("message", "Plain")],
+    },
 }
 
 
 def all_templates() -> list[str]:
     """Every template file in the folders both apps load, as a template name."""
-    names = {path.relative_to(folder).as_posix()
-             for folder in TEMPLATE_FOLDERS for path in folder.rglob("*.html")}
+    names = {
+        path.relative_to(folder).as_posix()
+        for folder in TEMPLATE_FOLDERS
+        for path in folder.rglob("*.html")
+    }
     return sorted(names)
 
 
@@ -55,12 +64,21 @@ def render_flask(app: Flask, name: str, context: dict[str, Any], session: dict[s
         return flask.render_template(name, **context)
 
 
-def render_fastapi(app: FastAPI, name: str, context: dict[str, Any],
-                   session: dict[str, Any]) -> str:
+def render_fastapi(
+    app: FastAPI, name: str, context: dict[str, Any], session: dict[str, Any]
+) -> str:
     scope = {
-        "type": "http", "http_version": "1.1", "method": "GET", "scheme": "http",
-        "server": ("localhost", 80), "path": "/", "raw_path": b"/", "root_path": "",
-        "query_string": b"", "headers": [(b"host", b"localhost")], "app": app,
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "server": ("localhost", 80),
+        "path": "/",
+        "raw_path": b"/",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"localhost")],
+        "app": app,
         "session": dict(session),
     }
     response = render_template(Request(scope), name, context)
@@ -117,8 +135,10 @@ def test_pages_under_a_root_path_link_to_the_same_urls(
         plain.get("flask", "/")  # shows (and consumes) the sign-in flash
         browser.cookies = dict(plain.cookies)
         # A WSGI server strips SCRIPT_NAME from PATH_INFO; an ASGI path keeps the root path.
-        pages = {"flask": browser.get("flask", "/notes"),
-                 "fastapi": browser.get("fastapi", "/app/notes")}
+        pages = {
+            "flask": browser.get("flask", "/notes"),
+            "fastapi": browser.get("fastapi", "/app/notes"),
+        }
         assert pages["flask"].status_code == pages["fastapi"].status_code == 200
         assert pages["flask"].text == pages["fastapi"].text
         assert 'href="/app/static/style.css"' in pages["flask"].text

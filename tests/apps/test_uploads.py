@@ -24,8 +24,12 @@ def world(flask_app: Flask, fastapi_app: FastAPI, app_config: dict[str, Any]) ->
 @pytest.mark.parametrize("side", SIDES)
 def test_upload_reports_size_and_sha256(world: World, side: Side) -> None:
     content = bytes(range(256)) * 200  # 51,200 bytes, several chunks
-    response = world.browser.post(side, "/upload", data={"csrf_token": world.browser.csrf_token()},
-                                  files={"file": ("data.bin", content, "application/octet-stream")})
+    response = world.browser.post(
+        side,
+        "/upload",
+        data={"csrf_token": world.browser.csrf_token()},
+        files={"file": ("data.bin", content, "application/octet-stream")},
+    )
     assert response.status_code == 200
     assert f"{len(content)} bytes" in response.text
     assert hashlib.sha256(content).hexdigest() in response.text
@@ -34,8 +38,12 @@ def test_upload_reports_size_and_sha256(world: World, side: Side) -> None:
 @pytest.mark.parametrize("side", SIDES)
 def test_upload_over_the_limit_is_413(world: World, side: Side, app_config: dict[str, Any]) -> None:
     content = b"x" * (app_config["MAX_CONTENT_LENGTH"] + 1)
-    response = world.browser.post(side, "/upload", data={"csrf_token": world.browser.csrf_token()},
-                                  files={"file": ("big.bin", content, "application/octet-stream")})
+    response = world.browser.post(
+        side,
+        "/upload",
+        data={"csrf_token": world.browser.csrf_token()},
+        files={"file": ("big.bin", content, "application/octet-stream")},
+    )
     assert response.status_code == 413
     assert "413 · Request Entity Too Large" in response.text
 
@@ -53,9 +61,12 @@ def test_chunked_body_over_the_limit_is_413_on_fastapi(
         for _ in range(app_config["MAX_CONTENT_LENGTH"] // len(chunk) + 2):
             yield chunk
 
-    response = world.browser.post(side, "/api/notes", content=body(),
-                                  headers={"Content-Type": "application/json",
-                                           "X-CSRF-Token": token})
+    response = world.browser.post(
+        side,
+        "/api/notes",
+        content=body(),
+        headers={"Content-Type": "application/json", "X-CSRF-Token": token},
+    )
     assert response.status_code == 413
     assert response.json()["error"]["status"] == 413
 
@@ -68,8 +79,7 @@ MALFORMED = {
 
 @pytest.mark.parametrize("side", SIDES)
 @pytest.mark.parametrize("content_type", MALFORMED.values(), ids=list(MALFORMED))
-def test_malformed_multipart_is_400(world: World, side: Side,
-                                    content_type: dict[str, str]) -> None:
+def test_malformed_multipart_is_400(world: World, side: Side, content_type: dict[str, str]) -> None:
     # Status only: Werkzeug parses it as an empty form, Starlette names the fault.
     headers = {**content_type, "X-CSRF-Token": world.browser.csrf_token()}
     response = world.browser.post(side, "/upload", content=b"garbage", headers=headers)

@@ -24,18 +24,28 @@ CALLS: list[tuple[str, dict[str, Any]]] = [
 
 
 def fastapi_request(app: FastAPI, root_path: str = "") -> Request:
-    return Request({
-        "type": "http", "http_version": "1.1", "method": "GET", "scheme": "http",
-        "server": ("localhost", 80), "path": f"{root_path}/", "raw_path": b"/",
-        "root_path": root_path, "query_string": b"", "headers": [(b"host", b"localhost")],
-        "app": app,
-    })
+    return Request(
+        {
+            "type": "http",
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "server": ("localhost", 80),
+            "path": f"{root_path}/",
+            "raw_path": b"/",
+            "root_path": root_path,
+            "query_string": b"",
+            "headers": [(b"host", b"localhost")],
+            "app": app,
+        }
+    )
 
 
 @pytest.mark.parametrize("root_path", ["", "/app"])
 @pytest.mark.parametrize(("endpoint", "values"), CALLS, ids=[f"{e}{v}" for e, v in CALLS])
-def test_same_url_as_flask(flask_app: Flask, fastapi_app: FastAPI, endpoint: str,
-                           values: dict[str, Any], root_path: str) -> None:
+def test_same_url_as_flask(
+    flask_app: Flask, fastapi_app: FastAPI, endpoint: str, values: dict[str, Any], root_path: str
+) -> None:
     with flask_app.test_request_context("/", base_url=f"http://localhost{root_path}"):
         expected = flask.url_for(endpoint, **values)
     assert flask_url_for(fastapi_request(fastapi_app, root_path), endpoint, **values) == expected

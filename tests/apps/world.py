@@ -27,8 +27,15 @@ SEED_NOTES = [
 class World:
     """One browser (logged in as alice unless anonymous) and a restorable database."""
 
-    def __init__(self, flask_app: Flask, fastapi_app: FastAPI, db_path: Path,
-                 *, anonymous: bool = False, raise_server_exceptions: bool = True) -> None:
+    def __init__(
+        self,
+        flask_app: Flask,
+        fastapi_app: FastAPI,
+        db_path: Path,
+        *,
+        anonymous: bool = False,
+        raise_server_exceptions: bool = True,
+    ) -> None:
         self.flask_app = flask_app
         self.fastapi_app = fastapi_app
         self.db_path = db_path
@@ -39,8 +46,9 @@ class World:
                 SEED_NOTES,
             )
         shutil.copyfile(db_path, self.snapshot)
-        self.browser = Browser(flask_app, fastapi_app,
-                               raise_server_exceptions=raise_server_exceptions)
+        self.browser = Browser(
+            flask_app, fastapi_app, raise_server_exceptions=raise_server_exceptions
+        )
         if not anonymous:
             self.login()
 
