@@ -11,6 +11,7 @@ import re
 import secrets
 
 from itsdangerous import BadSignature, Signer
+from itsdangerous.encoding import want_bytes
 
 from shared_session.errors import SessionConfigError
 from shared_session.settings import SessionSettings
@@ -29,6 +30,21 @@ def is_session_id(value: str) -> bool:
     return _SID_RE.fullmatch(value) is not None
 
 
+class _DerivedKeyCache(Signer):
+    """A Signer that derives each key once instead of on every sign/unsign."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._derived: dict[bytes, bytes] = {}
+
+    def derive_key(self, secret_key: str | bytes | None = None) -> bytes:
+        raw = self.secret_key if secret_key is None else want_bytes(secret_key)
+        derived = self._derived.get(raw)
+        if derived is None:
+            derived = self._derived[raw] = super().derive_key(raw)
+        return derived
+
+
 class CookieSigner:
     """Signs session ids with the newest key and verifies with all of them."""
 
@@ -38,7 +54,9 @@ class CookieSigner:
                 "shared_session needs at least one non-empty secret key: set "
                 "SHARED_SESSION_SECRET_KEYS (JSON list, newest last) or the Flask SECRET_KEY"
             )
-        self._signer = Signer(keys, salt=SALT, key_derivation="hmac", digest_method=hashlib.sha256)
+        self._signer = _DerivedKeyCache(
+            keys, salt=SALT, key_derivation="hmac", digest_method=hashlib.sha256
+        )
         self.max_cookie_bytes = max_cookie_bytes
 
     def sign(self, sid: str) -> str:
