@@ -48,6 +48,9 @@ class Browser:
                 root_path=root_path,
             ),
         }
+        # One event loop for the browser's lifetime (not one per request), so the
+        # session store's async Redis connections live and close on a single loop.
+        self.clients["fastapi"].__enter__()
 
     def request(self, side: Side, method: str, url: str, **kwargs: Any) -> Any:
         """Send one request to one app with this browser's cookies (no redirects followed)."""
@@ -78,9 +81,9 @@ class Browser:
         return response.json()["csrf_token"]
 
     def close(self) -> None:
-        """Close both clients."""
-        for client in self.clients.values():
-            client.close()
+        """Close both clients (and the FastAPI client's event loop)."""
+        self.clients["fastapi"].__exit__(None, None, None)
+        self.clients["flask"].close()
 
 
 def start_login(browser: Browser, side: Side) -> str:
