@@ -97,6 +97,9 @@ class SessionMiddleware:
         await send({"type": "http.response.body", "body": UNAVAILABLE_HTML})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, self._closing_store(send))
+            return
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
@@ -133,6 +136,16 @@ class SessionMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
+
+    def _closing_store(self, send: Send) -> Send:
+        """Close the store's connections once the app has shut down."""
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "lifespan.shutdown.complete":
+                await self.store.aclose()
+            await send(message)
+
+        return send_wrapper
 
     async def _open(self, scope: Scope) -> Session:
         core = self.core

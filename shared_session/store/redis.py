@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -173,8 +174,8 @@ class RedisStore(_Keys):
 class AsyncRedisStore(_Keys):
     """Async Redis store for ASGI; raises SessionStoreUnavailable on failure.
 
-    A client is bound to the event loop it was created on, so one is made
-    per running loop (normally exactly one per worker process).
+    A redis.asyncio client belongs to the event loop it was created on, so
+    the store keeps one per running loop (normally exactly one per worker).
     """
 
     def __init__(self, settings: SessionSettings) -> None:
@@ -183,23 +184,18 @@ class AsyncRedisStore(_Keys):
         self._url = settings.redis_url
         self._options = _client_options(settings)
         self._timeout = settings.timeout
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._client: redis.asyncio.Redis | None = None
+        self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
+            weakref.WeakKeyDictionary()
+        )
 
-    def _bound(self) -> redis.asyncio.Redis:
+    def _client(self) -> _LoopClient:
         loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            self._client = redis.asyncio.Redis.from_url(self._url, **self._options)
-            self._loop = loop
-            self._scripts = {
-                name: self._client.register_script(text)
-                for name, text in (
-                    ("load", scripts.LOAD),
-                    ("save", scripts.SAVE),
-                    ("takeover", scripts.TAKEOVER),
-                )
-            }
-        return self._client
+        bound = self._per_loop.get(loop)
+        if bound is None:
+            bound = self._per_loop[loop] = _LoopClient(
+                redis.asyncio.Redis.from_url(self._url, **self._options)
+            )
+        return bound
 
     async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
         try:
@@ -210,10 +206,10 @@ class AsyncRedisStore(_Keys):
             raise SessionStoreUnavailable(f"session store unavailable: {exc!r}") from exc
 
     async def load(self, sid: str) -> StoredSession | None:
-        self._bound()
+        script = self._client().load
         t = self.timing
         reply = await self._call(
-            lambda: self._scripts["load"](
+            lambda: script(
                 keys=[self.session(sid)],
                 args=[_now_ms(), t.idle_ms, t.absolute_ms, t.refresh_slack_ms],
             )
@@ -221,10 +217,10 @@ class AsyncRedisStore(_Keys):
         return parse_hash(reply)
 
     async def save(self, plan: SavePlan) -> SaveOutcome:
-        self._bound()
+        script = self._client().save
         source = self.session(plan.source or plan.target)
         reply = await self._call(
-            lambda: self._scripts["save"](
+            lambda: script(
                 keys=[source, self.session(plan.target)], args=save_args(plan, self.timing)
             )
         )
@@ -233,20 +229,30 @@ class AsyncRedisStore(_Keys):
     async def takeover(
         self, fingerprint: str, sid: str, fields: dict[str, bytes], marker_ttl: int
     ) -> tuple[str, dict[str, bytes]] | None:
-        self._bound()
+        script = self._client().takeover
         args = takeover_args(self.prefix, sid, fields, self.timing, marker_ttl)
         reply = await self._call(
-            lambda: self._scripts["takeover"](
-                keys=[self.marker(fingerprint), self.session(sid)], args=args
-            )
+            lambda: script(keys=[self.marker(fingerprint), self.session(sid)], args=args)
         )
         return parse_takeover(reply, fields)
 
     async def delete(self, sid: str) -> None:
-        client = self._bound()
+        client = self._client().client
         await self._call(lambda: client.delete(self.session(sid)))
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        """Close the running loop's connections (clients of other loops are
+        released with their loop)."""
+        bound = self._per_loop.pop(asyncio.get_running_loop(), None)
+        if bound is not None:
+            await bound.client.aclose()
+
+
+class _LoopClient:
+    """One event loop's client and its registered scripts."""
+
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self.client = client
+        self.load = client.register_script(scripts.LOAD)
+        self.save = client.register_script(scripts.SAVE)
+        self.takeover = client.register_script(scripts.TAKEOVER)

@@ -31,7 +31,12 @@ def _reads_fresh_session(browser: Browser, probe: list[Any], side: str, cookie: 
 
 def _hostile_cookies(valid: str) -> dict[str, str]:
     sid, _, signature = valid.partition(".")
-    flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
+    # Alter a middle character: the last one of a base64 HMAC also carries
+    # padding bits, so changing it may leave the decoded signature intact.
+    middle = len(signature) // 2
+    flipped = (
+        signature[:middle] + ("A" if signature[middle] != "A" else "B") + signature[middle + 1 :]
+    )
     return {
         "forged signature": f"{sid}.{flipped}",
         "wrong key": CookieSigner(["some-other-key"]).sign(sid),
