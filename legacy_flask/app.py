@@ -13,9 +13,9 @@ from legacy_flask.assets import APP_TEMPLATE_FOLDER, STATIC_FOLDER
 from legacy_flask.csrf import csrf_token
 from legacy_flask.errors import register_error_handlers
 from legacy_flask.filters import register_filters
-from legacy_flask.notes import NotesStore
 from legacy_flask.oidc import init_oidc
-from legacy_flask.settings import AppSettings, load_settings
+from notes_core.notes import NotesStore
+from notes_core.settings import AppSettings, load_settings
 from shared_session import SessionSettings, install_flask_session
 
 

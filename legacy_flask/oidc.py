@@ -9,7 +9,7 @@ import requests
 from authlib.integrations.flask_client import OAuth
 from flask import Flask, current_app
 
-from legacy_flask.settings import AppSettings
+from notes_core.settings import AppSettings
 
 # Same name on both apps: authlib keys the login state in the session by it.
 CLIENT_NAME = "oidc"

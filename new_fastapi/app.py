@@ -14,11 +14,11 @@ from pydantic import SecretStr
 from legacy_flask.assets import STATIC_FOLDER, TEMPLATE_FOLDERS
 from new_fastapi.body_limit import BodySizeLimitMiddleware
 from new_fastapi.errors import register_error_handlers
-from new_fastapi.notes import NotesStore
 from new_fastapi.oidc import init_oidc
 from new_fastapi.routers import api, auth, webapp
-from new_fastapi.settings import AppSettings, load_settings
 from new_fastapi.templating import flask_templates
+from notes_core.notes import NotesStore
+from notes_core.settings import AppSettings, load_settings
 from shared_session import SessionMiddleware, SessionSettings
 
 

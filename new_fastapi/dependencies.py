@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from new_fastapi.access import requires_auth
-from new_fastapi.notes import NotesStore
+from notes_core.notes import NotesStore
 
 
 def notes_store(request: Request) -> NotesStore:

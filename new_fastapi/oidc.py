@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from authlib.integrations.starlette_client import OAuth
 from fastapi import Request
 
-from new_fastapi.settings import AppSettings
+from notes_core.settings import AppSettings
 
 try:
     # authlib's Starlette client uses httpx2 when it is installed, else httpx.

@@ -1,4 +1,4 @@
-"""Settings of the Flask app, read once by ``create_app`` and passed down.
+"""Settings of both reference apps, read once by each ``create_app`` and passed down.
 
 Every field comes from the environment under its upper-case name (``SECRET_KEY``,
 ``NOTES_DB_PATH``, ``OIDC_ISSUER``, ``AUTH0_DOMAIN``...), or from the ``config``

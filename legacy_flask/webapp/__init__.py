@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from legacy_flask.access import current_sub, requires_auth
 from legacy_flask.assets import BLUEPRINT_TEMPLATE_FOLDERS
 from legacy_flask.csrf import csrf_protected
-from legacy_flask.notes import Note, NoteIn, NotesStore, validation_problems
+from notes_core.notes import Note, NoteIn, NotesStore, validation_problems
 
 bp = Blueprint("webapp", __name__, template_folder=BLUEPRINT_TEMPLATE_FOLDERS["webapp"])
 

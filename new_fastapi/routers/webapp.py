@@ -15,9 +15,9 @@ from starlette.datastructures import UploadFile
 from new_fastapi.access import requires_auth
 from new_fastapi.csrf import csrf_protected
 from new_fastapi.dependencies import Notes, UserSub
-from new_fastapi.notes import Note, NoteIn, validation_problems
 from new_fastapi.routes import FlaskStyleRoute
 from new_fastapi.templating import flask_url_for, render_template
+from notes_core.notes import Note, NoteIn, validation_problems
 from shared_session import flash
 
 router = APIRouter(route_class=FlaskStyleRoute)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from flask import Flask
 from flask.cli import ScriptInfo
 
+from notes_core.settings import load_settings
 from tests.apps.browser import SIDES, Browser, login
 
 
@@ -60,9 +61,7 @@ def test_default_session_settings_share_sessions_in_one_process(env: Path) -> No
         browser.close()
 
 
-@pytest.mark.parametrize("package", ["legacy_flask", "new_fastapi"])
-def test_auth0_domain_sets_the_issuer(package: str) -> None:
-    load_settings = importlib.import_module(f"{package}.settings").load_settings
+def test_auth0_domain_sets_the_issuer() -> None:
     settings = load_settings({"AUTH0_DOMAIN": "example.eu.auth0.com"})
     assert settings.issuer == "https://example.eu.auth0.com/"
     assert settings.server_metadata_url == (
@@ -70,8 +69,6 @@ def test_auth0_domain_sets_the_issuer(package: str) -> None:
     )
 
 
-@pytest.mark.parametrize("package", ["legacy_flask", "new_fastapi"])
-def test_explicit_issuer_wins_over_auth0_domain(package: str) -> None:
-    load_settings = importlib.import_module(f"{package}.settings").load_settings
+def test_explicit_issuer_wins_over_auth0_domain() -> None:
     settings = load_settings({"AUTH0_DOMAIN": "x.auth0.com", "OIDC_ISSUER": "https://kc/realms/a"})
     assert settings.server_metadata_url == "https://kc/realms/a/.well-known/openid-configuration"

@@ -1,4 +1,5 @@
-"""new_fastapi takes only templates, static files and filters from legacy_flask."""
+"""new_fastapi takes only templates, static files and filters from legacy_flask;
+the shared domain (notes_core) knows neither web framework."""
 
 from __future__ import annotations
 
@@ -44,3 +45,10 @@ def test_importing_new_fastapi_does_not_load_the_flask_app() -> None:
         "assert 'legacy_flask.app' not in sys.modules, sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
+
+
+def test_the_shared_core_imports_no_web_framework_and_no_app() -> None:
+    forbidden = {"flask", "fastapi", "starlette", "legacy_flask", "new_fastapi", "gateway"}
+    for path in (ROOT / "notes_core").rglob("*.py"):
+        used = {name.split(".")[0] for name in imported_modules(path)}
+        assert not used & forbidden, path
