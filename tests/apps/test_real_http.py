@@ -15,12 +15,12 @@ from fastapi import FastAPI
 from flask import Flask
 
 from tests.apps.browser import authorize_at_provider, comparable
-from tests.apps.servers import serve_asgi, serve_flask
+from tests.servers import serve_asgi, serve_wsgi
 
 
 @pytest.fixture
 def servers(flask_app: Flask, fastapi_app: FastAPI) -> Iterator[dict[str, str]]:
-    with serve_flask(flask_app) as flask_url, serve_asgi(fastapi_app) as fastapi_url:
+    with serve_wsgi(flask_app) as flask_url, serve_asgi(fastapi_app) as fastapi_url:
         yield {"flask": flask_url, "fastapi": fastapi_url}
 
 

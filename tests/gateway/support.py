@@ -4,15 +4,10 @@ a FastAPI app that implements part of it, echo backends and a real server.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
-import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import uvicorn
 from fastapi import FastAPI
 from flask import Blueprint, Flask
 from starlette.applications import Starlette
@@ -22,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.app import Gateway, create_gateway
 from gateway.settings import GatewaySettings
-from tests.redis_server import free_port
+from tests.servers import serve_asgi
 
 
 def rich_flask_app() -> Flask:
@@ -147,30 +142,8 @@ def echo_gateway(settings: GatewaySettings) -> Gateway:
     )
 
 
-@contextlib.contextmanager
-def serve(app: object) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn (lifespan on) in a thread; yields its base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        app,  # type: ignore[arg-type]
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+# Gateway tests say serve(app): the one uvicorn runner of the test suite.
+serve = serve_asgi
 
 
 def unique(prefix: str = "") -> str:
