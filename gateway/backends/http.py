@@ -36,6 +36,7 @@ HOP_BY_HOP = frozenset(
         "proxy-authorization",
     }
 )
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 _COOKIE_DOMAIN = re.compile(r"(;\s*domain\s*=\s*)([^;]+)", re.IGNORECASE)
 
 
@@ -104,9 +105,17 @@ class HTTPBackend:
         if scope["type"] != "http":
             await send({"type": "websocket.close", "code": 1000})
             return
-        request = self._build_request(scope, receive)
+        request, has_body = self._build_request(scope, receive)
         try:
-            response = await self.client.send(request, stream=True)
+            try:
+                response = await self.client.send(request, stream=True)
+            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
+                # A kept-alive connection the upstream had just closed: safe to
+                # try once more, on a fresh connection, when nothing can repeat.
+                if has_body or scope["method"] not in _IDEMPOTENT:
+                    raise
+                log.info("upstream %s dropped a pooled connection; retrying once", self.upstream)
+                response = await self.client.send(request, stream=True)
         except httpx.TimeoutException as exc:
             log.warning("upstream %s timed out: %r", self.upstream, exc)
             await _error(send, 504, b"Gateway Timeout: the legacy app did not answer in time")
@@ -123,7 +132,8 @@ class HTTPBackend:
             watcher.cancel()
             await response.aclose()
 
-    def _build_request(self, scope: Scope, receive: Receive) -> httpx.Request:
+    def _build_request(self, scope: Scope, receive: Receive) -> tuple[httpx.Request, bool]:
+        """The upstream request, and whether it streams a body from the client."""
         headers = scope["headers"]
         drop = hop_by_hop(headers) | {
             "host",
@@ -164,7 +174,8 @@ class HTTPBackend:
         if scope.get("query_string"):
             url += "?" + scope["query_string"].decode("latin-1")
         content = _request_body(receive) if has_body else None
-        return self.client.build_request(scope["method"], url, headers=out, content=content)
+        request = self.client.build_request(scope["method"], url, headers=out, content=content)
+        return request, has_body
 
     async def _relay(
         self, scope: Scope, response: httpx.Response, send: Send, watcher: asyncio.Task[None]

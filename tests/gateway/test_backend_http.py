@@ -192,3 +192,57 @@ def test_hop_by_hop_headers_are_dropped_both_ways() -> None:
     names = {k.decode() for k, _ in start["headers"]}
     assert "x-kept" in names
     assert not names & {"connection", "x-private", "keep-alive", "proxy-authenticate", "upgrade"}
+
+
+class DropsFirstConnection:
+    """A raw upstream that closes its first connection unanswered (as a server
+    does with a kept-alive connection it just timed out), then answers 200."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                self.connections += 1
+                conn.recv(65536)
+                if self.connections > 1:
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                    )
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_idempotent_request_is_retried_once_on_a_dropped_connection() -> None:
+    upstream = DropsFirstConnection()
+    try:
+        with uvicorn_server(HTTPBackend(f"http://127.0.0.1:{upstream.port}")) as url:
+            response = httpx.get(f"{url}/page")
+        assert (response.status_code, response.text) == (200, "ok")
+        assert upstream.connections == 2
+    finally:
+        upstream.close()
+
+
+def test_request_with_a_body_is_never_retried() -> None:
+    upstream = DropsFirstConnection()
+    try:
+        with uvicorn_server(HTTPBackend(f"http://127.0.0.1:{upstream.port}")) as url:
+            response = httpx.post(f"{url}/form", content=b"a=1")
+        assert response.status_code == 502
+        assert upstream.connections == 1
+    finally:
+        upstream.close()
