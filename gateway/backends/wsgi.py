@@ -28,6 +28,7 @@ import logging
 import sys
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -75,8 +76,17 @@ class WSGIBackend:
         """Nothing to start; present so every backend has the same lifecycle."""
 
     async def aclose(self) -> None:
-        """Stop taking work and wait for the running WSGI calls to finish."""
-        await asyncio.to_thread(self.executor.shutdown, wait=True, cancel_futures=True)
+        """Stop taking work; wait up to ``timeout`` for running WSGI calls to finish.
+
+        A handler still running after that is left behind (Python threads
+        cannot be killed); it is logged so a hang at exit has a name.
+        """
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        deadline = time.monotonic() + self.timeout
+        while self.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self.in_flight:
+            log.error("%d WSGI request(s) still running at shutdown", self.in_flight)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

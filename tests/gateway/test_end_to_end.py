@@ -4,6 +4,7 @@ logged in."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,3 +80,19 @@ def test_logged_out_user_is_still_refused_after_the_flip(stack: str) -> None:
         response = client.get(f"{stack}/profile")
         assert response.headers["x-served-by"] == "new"
         assert response.status_code in (302, 401)
+
+
+def test_route_in_shadow_mode_is_answered_by_legacy_and_replayed_to_new(stack: str) -> None:
+    with httpx.Client(timeout=10) as client:
+        flip(client, stack, "webapp.index", "shadow")
+        home = client.get(f"{stack}/")
+        assert home.status_code == 200
+        assert home.headers["x-served-by"] == "legacy"
+        deadline = time.monotonic() + 5
+        while True:
+            stats = client.get(f"{stack}/_gateway/shadow").json()["shadow"]
+            if stats["replayed"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert stats["replayed_by_route"] == {"webapp.index": 1}
+        assert sum(stats["matched"].values()) + sum(stats["mismatched"].values()) == 1
