@@ -40,7 +40,7 @@ def uvicorn_server(app: object, **config: object) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def werkzeug_server(app: Flask, host: str = "127.0.0.1") -> Iterator[int]:
+def werkzeug_server(app: Flask) -> Iterator[int]:
     """Serve a WSGI app with werkzeug's threaded server; yields its port."""
     server = make_server("127.0.0.1", free_port(), app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
