@@ -13,6 +13,7 @@ import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import unquote
 
@@ -22,6 +23,10 @@ from werkzeug.routing import Map, RequestRedirect, Rule, ValidationError
 
 Target = Literal["flag", "legacy", "new"]
 AUTOMATIC_METHODS = frozenset({"HEAD", "OPTIONS"})
+# The match cache holds at most this many answers, for paths up to this long,
+# so a flood of unique or huge paths cannot grow memory without bound.
+_CACHE_ENTRIES = 4096
+_CACHE_MAX_PATH = 256
 
 
 class RouteTableError(Exception):
@@ -194,6 +199,9 @@ class RouteTable:
         self._legacy_rows: list[RouteInfo] = []
         self._new_only_rows: list[RouteInfo] = []
         self._new_only: dict[str, RouteMatch] = {}
+        # Matching is a pure function of its arguments, and Werkzeug's matcher
+        # costs ~8 us a call: remember recent answers (bounded, short paths only).
+        self._cached_match = lru_cache(maxsize=_CACHE_ENTRIES)(self._match)
         self._build_rows()
 
     # --- request path -------------------------------------------------
@@ -202,6 +210,11 @@ class RouteTable:
 
         Never raises for any input: junk paths end as the legacy 404.
         """
+        if len(path) <= _CACHE_MAX_PATH:
+            return self._cached_match(path, method, websocket)
+        return self._match(path, method, websocket)
+
+    def _match(self, path: str, method: str, websocket: bool) -> RouteMatch:
         if websocket:
             name = self._match_new(path, method, websocket=True)
             return self._new_only_match(name) if name is not None else LEGACY_NOT_FOUND

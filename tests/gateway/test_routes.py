@@ -312,3 +312,16 @@ def test_hypothesis_paths_agree_with_werkzeug(
 ) -> None:
     path = "/" + "/".join(parts) + ("/" if trailing and parts else "")
     assert_agrees(RICH_TABLE, RICH_MAP, [(path, method)])
+
+
+def test_match_cache_is_bounded_and_long_paths_still_match() -> None:
+    table = RouteTable(rich_flask_app().url_map)
+    for i in range(10_000):  # a flood of unique paths
+        table.match(f"/flood/{i}", "GET")
+    assert table._cached_match.cache_info().currsize <= 4096
+    huge = "/" + "a" * 100_000
+    assert table.match(huge, "GET") == table._match(huge, "GET", False)
+    assert table._cached_match.cache_info().currsize <= 4096
+    # A cached answer is the same object as a fresh one.
+    first = table.match("/", "GET")
+    assert table.match("/", "GET") is first == table._match("/", "GET", False)
