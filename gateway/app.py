@@ -11,6 +11,7 @@ Run it with ``uvicorn gateway.app:create_gateway --factory`` or
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import uuid
@@ -105,6 +106,10 @@ class Gateway:
             start = getattr(part, "start", None)
             if start is not None:
                 await start()
+        # Both apps' start-up objects (modules, routes, templates) live for the
+        # whole process: keep them out of every later garbage collection.
+        gc.collect()
+        gc.freeze()
 
     async def shutdown(self) -> None:
         for part in (self.shadow, self.new, self.legacy, self.store):
