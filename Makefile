@@ -28,6 +28,8 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/session_bench.py
+	$(PY) bench/gateway_overhead.py
+	$(PY) bench/gateway_bench.py --duration 8 --rounds 3
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -14,8 +14,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import oidc_provider_mock
 import typer
@@ -67,13 +70,18 @@ def banner(url: str, issuer: str, settings: GatewaySettings) -> str:
     admin = f"{url}{settings.admin_prefix}"
     auth = " -H 'Authorization: Bearer $GATEWAY_ADMIN_TOKEN'" if settings.admin_token else ""
     store = "Redis" if settings.redis_url else "memory (set REDIS_URL for Redis)"
+    # The CLI is installed next to this interpreter; outside an activated
+    # virtualenv the bare name is not on PATH.
+    cli_path = shutil.which("migrate-gateway") or str(
+        Path(sys.executable).parent / "migrate-gateway"
+    )
     return f"""
   Gateway          {url}   (legacy Flask + new FastAPI in-process; sessions/flags: {store})
   OpenID provider  {issuer}
 
   Log in:   open {url}/login, type any user name (e.g. alice) and press "Authorize".
   Routes:   curl{auth} {admin}/routes
-  Flip:     migrate-gateway flip webapp.notes new --url {url}
+  Flip:     {cli_path} flip webapp.notes new --url {url}
        or   curl{auth} -X PUT {admin}/flags/webapp.notes -d '{{"flag": "new"}}'
   Back:     curl{auth} -X PUT {admin}/flags/webapp.notes -d '{{"flag": "legacy"}}'
   Stop:     Ctrl-C
