@@ -10,46 +10,24 @@ import threading
 import time
 from collections.abc import Iterator
 
-import uvicorn
 from fastapi import FastAPI
 from flask import Flask, Response, make_response, redirect, request, stream_with_context, url_for
-from werkzeug.serving import make_server
 
-from tests.redis_server import free_port
+from tests.servers import serve_asgi, serve_wsgi
 
 
 @contextlib.contextmanager
 def uvicorn_server(app: object, **config: object) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn in a thread; yields its base URL."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config)  # type: ignore[arg-type]
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    """Serve an ASGI app with uvicorn (lifespan only if it speaks it); yields its URL."""
+    with serve_asgi(app, **{"lifespan": "auto", **config}) as url:
+        yield url
 
 
 @contextlib.contextmanager
 def werkzeug_server(app: Flask) -> Iterator[int]:
     """Serve a WSGI app with werkzeug's threaded server; yields its port."""
-    server = make_server("127.0.0.1", free_port(), app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_port
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    with serve_wsgi(app) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 class Events:
