@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 from starlette.types import Receive, Scope, Send
 
+from gateway.backends.responses import plain_response
 from gateway.backends.wsgi import _lifespan_noop, _wait_for_disconnect
 
 log = logging.getLogger("gateway.backends.http")
@@ -118,11 +119,13 @@ class HTTPBackend:
                 response = await self.client.send(request, stream=True)
         except httpx.TimeoutException as exc:
             log.warning("upstream %s timed out: %r", self.upstream, exc)
-            await _error(send, 504, b"Gateway Timeout: the legacy app did not answer in time")
+            await plain_response(
+                send, 504, b"Gateway Timeout: the legacy app did not answer in time"
+            )
             return
         except httpx.HTTPError as exc:
             log.warning("upstream %s unreachable: %r", self.upstream, exc)
-            await _error(send, 502, b"Bad Gateway: the legacy app is unreachable")
+            await plain_response(send, 502, b"Bad Gateway: the legacy app is unreachable")
             return
         # The request body is sent by now; from here receive() only reports a disconnect.
         watcher = asyncio.create_task(_wait_for_disconnect(receive))
@@ -211,7 +214,7 @@ class HTTPBackend:
             # Headers are out: the only honest signal left is a cut connection.
             log.warning("upstream %s failed mid-response: %r", self.upstream, exc)
             if not started:
-                await _error(send, 502, b"Bad Gateway")
+                await plain_response(send, 502, b"Bad Gateway")
 
     def _rewrite_location(self, location: str, origin: str) -> str:
         if location.lower().startswith(self.upstream_origin):
@@ -242,17 +245,3 @@ async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
         yield message.get("body", b"")
         if not message.get("more_body", False):
             return
-
-
-async def _error(send: Send, status: int, text: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(text)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": text})

@@ -36,6 +36,8 @@ from typing import Any
 
 from starlette.types import Message, Receive, Scope, Send
 
+from gateway.backends.responses import plain_response
+
 log = logging.getLogger("gateway.backends.wsgi")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -107,14 +109,14 @@ class WSGIBackend:
         """The whole request body as a seekable file, or None after answering 413."""
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await _plain_response(send, 413, b"Request body too large")
+            await plain_response(send, 413, b"Request body too large")
             return None
         message = await receive()
         chunk = message.get("body", b"")
         if not message.get("more_body", False):
             # The common case: the whole body (often empty) in one message.
             if len(chunk) > self.max_body_bytes:
-                await _plain_response(send, 413, b"Request body too large")
+                await plain_response(send, 413, b"Request body too large")
                 return None
             return _BytesBody(chunk)
         # Closed by the WSGI thread when the request ends (it outlives this function).
@@ -128,7 +130,7 @@ class WSGIBackend:
             size += len(chunk)
             if size > self.max_body_bytes:
                 spool.close()
-                await _plain_response(send, 413, b"Request body too large")
+                await plain_response(send, 413, b"Request body too large")
                 return None
             spool.write(chunk)
             if not message.get("more_body", False):
@@ -204,7 +206,7 @@ class _WSGIExchange:
                             self.environ["PATH_INFO"],
                         )
                         if not started:
-                            await _plain_response(send, 504, b"Gateway Timeout")
+                            await plain_response(send, 504, b"Gateway Timeout")
                         return
                 message = self.pending.popleft()
                 if message is _DONE:
@@ -341,20 +343,6 @@ def _body(data: bytes, more: bool) -> Message:
 async def _wait_for_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
-
-
-async def _plain_response(send: Send, status: int, text: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(text)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": text})
 
 
 async def _lifespan_noop(receive: Receive, send: Send) -> None:
