@@ -1,7 +1,8 @@
 """The gateway's own HTTP API under ``settings.admin_prefix``.
 
 ``GET /health`` (no auth), ``GET /routes``, ``GET /flags``, ``PUT /flags/{key}``
-with ``{"flag": "canary 10"}``, ``GET /shadow``. When ``settings.admin_token``
+with ``{"flag": "canary 10"}``, ``GET /shadow``, ``GET /fallbacks`` (answers the
+legacy app gave in place of a failing new one, per route). When ``settings.admin_token``
 is set, every endpoint but health needs ``Authorization: Bearer <token>``.
 """
 
@@ -80,6 +81,7 @@ def build_admin_app(
     groups: Groups,
     store: FlagStore,
     shadow_stats: Callable[[], dict[str, Any]] | None = None,
+    fallback_stats: Callable[[], dict[str, int]] | None = None,
 ) -> Starlette:
     """A small Starlette app answering the admin paths (full paths, prefix included)."""
 
@@ -155,6 +157,12 @@ def build_admin_app(
             return denied
         return JSONResponse({"shadow": shadow_stats() if shadow_stats else None})
 
+    async def fallbacks(request: Request) -> JSONResponse:
+        if denied := authorized(request):
+            return denied
+        by_route = fallback_stats() if fallback_stats else {}
+        return JSONResponse({"total": sum(by_route.values()), "by_route": by_route})
+
     return Starlette(
         routes=[
             Route(f"{prefix}/health", health, methods=["GET"]),
@@ -162,5 +170,6 @@ def build_admin_app(
             Route(f"{prefix}/flags", list_flags, methods=["GET"]),
             Route(f"{prefix}/flags/{{key}}", flip, methods=["PUT"]),
             Route(f"{prefix}/shadow", shadow, methods=["GET"]),
+            Route(f"{prefix}/fallbacks", fallbacks, methods=["GET"]),
         ]
     )

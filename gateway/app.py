@@ -15,6 +15,7 @@ import gc
 import logging
 import re
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -76,7 +77,7 @@ class Gateway:
         self.new = new
         self.shadow = shadow
         self.fallback = fallback
-        self.fallback_count = 0
+        self.fallbacks: Counter[str] = Counter()  # per endpoint
         self.override = Override(
             settings.override_secret.get_secret_value() if settings.override_secret else None
         )
@@ -96,7 +97,13 @@ class Gateway:
             groups,
             store,
             shadow_stats=shadow.stats if shadow is not None else None,
+            fallback_stats=lambda: dict(self.fallbacks),
         )
+
+    @property
+    def fallback_count(self) -> int:
+        """How many requests the legacy app answered for a failing new app."""
+        return self.fallbacks.total()
 
     # --- lifecycle ----------------------------------------------------
     async def startup(self) -> None:
@@ -189,7 +196,7 @@ class Gateway:
 
         def on_fallback() -> None:
             served[0] = "legacy"
-            self.fallback_count += 1
+            self.fallbacks[endpoint or "?"] += 1
             log.warning("new app failed on %s; answered by legacy (fallback)", endpoint)
 
         async def send_wrapper(message: Message) -> None:

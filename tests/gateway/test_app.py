@@ -159,10 +159,12 @@ def test_fallback_routes_answer_from_legacy_when_new_fails(tmp_path: Path) -> No
     with serve(gateway) as url:
         covered = httpx.get(f"{url}/prices/1.5")
         uncovered = httpx.get(f"{url}/signed/-3")
+        by_route = httpx.get(f"{url}/_gateway/fallbacks").json()
     assert (covered.status_code, covered.headers["x-served-by"]) == (200, "legacy")
     assert covered.json()["side"] == "legacy"
     assert (uncovered.status_code, uncovered.headers["x-served-by"]) == (500, "new")
     assert gateway.fallback_count == 1
+    assert by_route == {"total": 1, "by_route": {"prices": 1}}
 
 
 def test_uvicorn_factory_entry_point_serves(tmp_path: Path) -> None:
