@@ -38,11 +38,30 @@ VENV_BIN = Path(sys.executable).parent
 def serve(kind: str, factory: str, env: dict[str, str]) -> Iterator[str]:
     port = free_port()
     if kind == "flask":
-        cmd = [str(VENV_BIN / "gunicorn"), "--no-control-socket", "-w", "1", "-k", "sync",
-               "-b", f"127.0.0.1:{port}", "--log-level", "warning", f"bench.session_apps:{factory}()"]
+        cmd = [
+            str(VENV_BIN / "gunicorn"),
+            "--no-control-socket",
+            "-w",
+            "1",
+            "-k",
+            "sync",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            f"bench.session_apps:{factory}()",
+        ]
     else:
-        cmd = [str(VENV_BIN / "uvicorn"), "--factory", f"bench.session_apps:{factory}",
-               "--port", str(port), "--log-level", "warning", "--no-access-log"]
+        cmd = [
+            str(VENV_BIN / "uvicorn"),
+            "--factory",
+            f"bench.session_apps:{factory}",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **env})
     url = f"http://127.0.0.1:{port}"
     try:
@@ -123,7 +142,10 @@ def main() -> None:
             with serve(kind, session, env) as url:
                 trips[side] = round_trips(url, server.url)
                 cookie = httpx.get(f"{url}/write").cookies["ssid"]
-                for label, path in (("read-only session", "/read"), ("modifying session", "/write")):
+                for label, path in (
+                    ("read-only session", "/read"),
+                    ("modifying session", "/write"),
+                ):
                     result = wrk(f"{url}{path}", args.seconds, cookie)
                     rows.append((side, label, *result, result[0] / base[0]))
     finally:

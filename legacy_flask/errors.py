@@ -8,34 +8,14 @@ from typing import Any
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from notes_core.errors import error_payload, error_template
+
 API_PREFIX = "/api/"
 
 
 def is_api_request() -> bool:
     """True for paths under /api/, which get JSON errors instead of pages."""
     return request.path.startswith(API_PREFIX)
-
-
-def error_payload(status: int, detail: str | None, **extra: Any) -> dict[str, Any]:
-    """The JSON body of an API error."""
-    http_status = HTTPStatus(status)
-    return {
-        "error": {
-            "status": status,
-            "title": http_status.phrase,
-            "detail": detail or http_status.description,
-            **extra,
-        }
-    }
-
-
-def error_template(status: int) -> str:
-    """The template of the error page for ``status``."""
-    if status == 404:
-        return "errors/404.html"
-    if status == 500:
-        return "errors/500.html"
-    return "errors/error.html"
 
 
 def _custom_detail(error: HTTPException) -> str | None:

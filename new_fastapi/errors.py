@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
 from new_fastapi.templating import app_root_path, flask_url_for, render_template
+from notes_core.errors import error_payload, error_template
 
 API_PREFIX = "/api/"
 log = logging.getLogger(__name__)
@@ -24,28 +24,6 @@ def is_api_request(request: Request) -> bool:
     """True for paths under /api/ (below the root path), which get JSON errors."""
     path = request.url.path.removeprefix(app_root_path(request))
     return path.startswith(API_PREFIX)
-
-
-def error_payload(status: int, detail: str | None, **extra: Any) -> dict[str, Any]:
-    """The JSON body of an API error."""
-    http_status = HTTPStatus(status)
-    return {
-        "error": {
-            "status": status,
-            "title": http_status.phrase,
-            "detail": detail or http_status.description,
-            **extra,
-        }
-    }
-
-
-def error_template(status: int) -> str:
-    """The template of the error page for ``status``."""
-    if status == 404:
-        return "errors/404.html"
-    if status == 500:
-        return "errors/500.html"
-    return "errors/error.html"
 
 
 def error_response(

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from legacy_flask.access import current_sub, current_user, requires_auth
 from legacy_flask.csrf import csrf_protected, csrf_token
-from legacy_flask.errors import error_payload
+from notes_core.errors import error_payload
 from notes_core.notes import NoteIn, NotesStore, validation_problems
 
 bp = Blueprint("api", __name__, url_prefix="/api")

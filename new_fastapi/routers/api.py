@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from new_fastapi.access import current_user, requires_auth
 from new_fastapi.csrf import csrf_protected, csrf_token
 from new_fastapi.dependencies import Notes, UserSub
-from new_fastapi.errors import error_payload
 from new_fastapi.routes import FlaskStyleRoute
+from notes_core.errors import error_payload
 from notes_core.notes import NoteIn, validation_problems
 
 router = APIRouter(prefix="/api", route_class=FlaskStyleRoute)
