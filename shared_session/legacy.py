@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from base64 import b64decode
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,7 +82,7 @@ def decode_starlette_cookie(raw: str, keys: Sequence[str], max_age: int) -> dict
 
 
 def read_legacy_session(
-    cookies: dict[str, str],
+    cookies: Mapping[str, str],
     settings: SessionSettings,
     flask_keys: Sequence[str],
 ) -> LegacySession | None:

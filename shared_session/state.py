@@ -69,7 +69,7 @@ class SessionCore:
             log.warning(
                 "rejected session cookie: bad signature, format or size (%d bytes)", len(raw)
             )
-        legacy = read_legacy_session(dict(cookies), self.settings, self.flask_keys)
+        legacy = read_legacy_session(cookies, self.settings, self.flask_keys)
         return Identity(sid, raw is not None, legacy)
 
     def opened(
