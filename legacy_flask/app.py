@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-from pydantic import SecretStr
 
 from legacy_flask import api, auth, webapp
 from legacy_flask.assets import APP_TEMPLATE_FOLDER, STATIC_FOLDER
@@ -15,20 +14,8 @@ from legacy_flask.errors import register_error_handlers
 from legacy_flask.filters import register_filters
 from legacy_flask.oidc import init_oidc
 from notes_core.notes import NotesStore
-from notes_core.settings import AppSettings, load_settings
+from notes_core.settings import load_settings
 from shared_session import SessionSettings, install_flask_session
-
-
-def resolve_session_settings(
-    settings: AppSettings, session_settings: SessionSettings | None
-) -> SessionSettings:
-    """The given session settings (default: from the environment), signed with
-    SECRET_KEY_FALLBACKS + SECRET_KEY when they name no secret keys."""
-    resolved = session_settings if session_settings is not None else SessionSettings()
-    if resolved.secret_keys:
-        return resolved
-    keys = [SecretStr(key) for key in settings.signing_keys()]
-    return resolved.model_copy(update={"secret_keys": keys})
 
 
 def create_app(
@@ -51,7 +38,9 @@ def create_app(
     store.create_schema()
     app.extensions["notes_store"] = store
 
-    install_flask_session(app, resolve_session_settings(settings, session_settings))
+    install_flask_session(
+        app, (session_settings or SessionSettings()).with_default_keys(settings.signing_keys())
+    )
     init_oidc(app, settings)
 
     register_filters(app.jinja_env)

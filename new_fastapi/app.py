@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from pydantic import SecretStr
 
 # The only things new_fastapi takes from legacy_flask: the template and static
 # folders (one copy on disk) and the Jinja filters.
@@ -18,20 +17,8 @@ from new_fastapi.oidc import init_oidc
 from new_fastapi.routers import api, auth, webapp
 from new_fastapi.templating import flask_templates
 from notes_core.notes import NotesStore
-from notes_core.settings import AppSettings, load_settings
+from notes_core.settings import load_settings
 from shared_session import SessionMiddleware, SessionSettings
-
-
-def resolve_session_settings(
-    settings: AppSettings, session_settings: SessionSettings | None
-) -> SessionSettings:
-    """The given session settings (default: from the environment), signed with
-    SECRET_KEY_FALLBACKS + SECRET_KEY when they name no secret keys (as on the Flask side)."""
-    resolved = session_settings if session_settings is not None else SessionSettings()
-    if resolved.secret_keys:
-        return resolved
-    keys = [SecretStr(key) for key in settings.signing_keys()]
-    return resolved.model_copy(update={"secret_keys": keys})
 
 
 def create_app(
@@ -60,6 +47,7 @@ def create_app(
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_content_length)
     app.add_middleware(
-        SessionMiddleware, settings=resolve_session_settings(settings, session_settings)
+        SessionMiddleware,
+        settings=(session_settings or SessionSettings()).with_default_keys(settings.signing_keys()),
     )
     return app

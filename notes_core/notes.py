@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -118,3 +120,17 @@ class NotesStore:
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=5)
+
+
+CSV_COLUMNS = ("id", "title", "body", "created_at")
+
+
+def csv_rows(notes: Iterator[Note]) -> Iterator[str]:
+    """The notes as CSV, one line per chunk, header first (the export format)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in [CSV_COLUMNS, *((n.id, n.title, n.body, n.created_at) for n in notes)]:
+        writer.writerow(row)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()

@@ -70,6 +70,13 @@ class SessionSettings(BaseSettings):
         """A validated copy with some fields changed."""
         return type(self).model_validate({**self.model_dump(), **changes})
 
+    def with_default_keys(self, keys: list[str]) -> SessionSettings:
+        """These settings, signed with ``keys`` (newest last) if they name none.
+
+        How an app shares its own SECRET_KEY (+ fallbacks) with the session.
+        """
+        return self if self.secret_keys else self.with_changes(secret_keys=keys)
+
     def keys(self) -> list[str]:
         """The plain signing keys, newest last."""
         return [key.get_secret_value() for key in self.secret_keys]

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-from collections.abc import Iterator
 
 from flask import (
     Blueprint,
@@ -24,11 +21,10 @@ from pydantic import ValidationError
 from legacy_flask.access import current_sub, requires_auth
 from legacy_flask.assets import BLUEPRINT_TEMPLATE_FOLDERS
 from legacy_flask.csrf import csrf_protected
-from notes_core.notes import Note, NoteIn, NotesStore, validation_problems
+from notes_core.notes import NoteIn, NotesStore, csv_rows, validation_problems
 
 bp = Blueprint("webapp", __name__, template_folder=BLUEPRINT_TEMPLATE_FOLDERS["webapp"])
 
-CSV_COLUMNS = ("id", "title", "body", "created_at")
 UPLOAD_CHUNK = 64 * 1024
 
 
@@ -98,17 +94,6 @@ def delete_note(note_id: int) -> ResponseReturnValue:
         abort(404)
     flash("Note deleted.", "info")
     return redirect(url_for("webapp.notes"))
-
-
-def csv_rows(notes: Iterator[Note]) -> Iterator[str]:
-    """The notes as CSV, one line per chunk, header first."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in [CSV_COLUMNS, *((n.id, n.title, n.body, n.created_at) for n in notes)]:
-        writer.writerow(row)
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
 
 
 @bp.get("/notes/export.csv")

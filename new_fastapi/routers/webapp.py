@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-from collections.abc import Iterator
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
@@ -17,14 +14,13 @@ from new_fastapi.csrf import csrf_protected
 from new_fastapi.dependencies import Notes, UserSub
 from new_fastapi.routes import FlaskStyleRoute
 from new_fastapi.templating import flask_url_for, render_template
-from notes_core.notes import Note, NoteIn, validation_problems
+from notes_core.notes import NoteIn, csv_rows, validation_problems
 from shared_session import flash
 
 router = APIRouter(route_class=FlaskStyleRoute)
 # Order matters as in Flask's blueprint decorators: log-in check first, then CSRF.
 protected = [Depends(requires_auth), Depends(csrf_protected)]
 
-CSV_COLUMNS = ("id", "title", "body", "created_at")
 UPLOAD_CHUNK = 64 * 1024
 
 
@@ -102,17 +98,6 @@ def delete_note(request: Request, note_id: int, store: Notes, sub: UserSub) -> R
         raise HTTPException(404)
     flash(request.session, "Note deleted.", "info")
     return redirect_to(request, "webapp.notes")
-
-
-def csv_rows(notes: Iterator[Note]) -> Iterator[str]:
-    """The notes as CSV, one line per chunk, header first."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in [CSV_COLUMNS, *((n.id, n.title, n.body, n.created_at) for n in notes)]:
-        writer.writerow(row)
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
 
 
 @router.get("/upload", name="webapp.upload_form", dependencies=[Depends(requires_auth)])
