@@ -13,7 +13,7 @@ import httpx
 import pytest
 import redis
 
-from gateway.app import create_gateway
+from gateway.app import Gateway, create_gateway
 from gateway.flags import LEGACY, Flag, parse_flag
 from gateway.flagstore import FlagStoreUnavailable, MemoryFlagStore, RedisFlagStore
 from gateway.flagstore.cache import read_cache, write_cache
@@ -21,6 +21,21 @@ from tests.gateway.support import EchoBackend, serve, settings_for
 from tests.redis_server import RedisServer
 
 NEW = parse_flag("new")
+
+
+def redis_gateway(server: RedisServer, prefix: str, tmp_path: Path, poll: float) -> Gateway:
+    """A gateway on echo backends whose flags ("prices" -> new) live in ``server``."""
+    settings = settings_for(
+        tmp_path,
+        redis_url=server.url,
+        flag_key=f"{prefix}flags",
+        flag_channel=f"{prefix}channel",
+        flag_poll_interval=poll,
+        flags={"prices": "new"},
+    )
+    return create_gateway(
+        settings, legacy_backend=EchoBackend("legacy"), new_backend=EchoBackend("new")
+    )
 
 
 def store_for(url: str, prefix: str, tmp_path: Path, **kwargs: object) -> RedisFlagStore:
@@ -206,17 +221,7 @@ def test_nothing_known_serves_every_route_from_legacy(
 def test_paused_redis_does_not_block_requests(
     redis_server: RedisServer, key_prefix: str, tmp_path: Path
 ) -> None:
-    settings = settings_for(
-        tmp_path,
-        redis_url=redis_server.url,
-        flag_key=f"{key_prefix}flags",
-        flag_channel=f"{key_prefix}channel",
-        flag_poll_interval=0.2,
-        flags={"prices": "new"},
-    )
-    gateway = create_gateway(
-        settings, legacy_backend=EchoBackend("legacy"), new_backend=EchoBackend("new")
-    )
+    gateway = redis_gateway(redis_server, key_prefix, tmp_path, poll=0.2)
     with serve(gateway) as url:
         redis_server.pause()
         try:
@@ -307,17 +312,7 @@ def test_a_garbage_version_in_redis_does_not_stop_following_changes(
 def test_redis_stopped_under_load_keeps_routing_with_the_last_flags(
     redis_server: RedisServer, key_prefix: str, tmp_path: Path
 ) -> None:
-    settings = settings_for(
-        tmp_path,
-        redis_url=redis_server.url,
-        flag_key=f"{key_prefix}flags",
-        flag_channel=f"{key_prefix}channel",
-        flag_poll_interval=0.1,
-        flags={"prices": "new"},
-    )
-    gateway = create_gateway(
-        settings, legacy_backend=EchoBackend("legacy"), new_backend=EchoBackend("new")
-    )
+    gateway = redis_gateway(redis_server, key_prefix, tmp_path, poll=0.1)
 
     async def load(url: str, seconds: float) -> list[tuple[int, str]]:
         results: list[tuple[int, str]] = []
