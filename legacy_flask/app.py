@@ -26,9 +26,10 @@ def create_app(
     and is also copied into ``app.config`` (``TESTING``...)."""
     settings = load_settings(config)
     app = Flask(__name__, template_folder=APP_TEMPLATE_FOLDER, static_folder=STATIC_FOLDER)
+    *fallbacks, secret_key = settings.signing_keys()
     app.config.update(
-        SECRET_KEY=settings.secret_key.get_secret_value(),
-        SECRET_KEY_FALLBACKS=settings.signing_keys()[:-1],
+        SECRET_KEY=secret_key,
+        SECRET_KEY_FALLBACKS=fallbacks,
         MAX_CONTENT_LENGTH=settings.max_content_length,
     )
     app.config.update(config or {})

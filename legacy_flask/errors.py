@@ -6,6 +6,8 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, jsonify, render_template, request
+from flask.globals import request_ctx
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
 from notes_core.errors import error_payload, error_template
@@ -38,6 +40,10 @@ def handle_http_error(error: HTTPException) -> Any:
         response.headers.extend(headers)
         return response
     http_status = HTTPStatus(status)
+    if request_ctx.url_adapter is None:
+        # The request never got a URL adapter (a Host Werkzeug refuses, BadHost):
+        # the page templates build links with url_for, so answer without them.
+        return _bare_page(status, http_status.phrase, detail or http_status.description)
     body = render_template(
         error_template(status),
         status=status,
@@ -45,6 +51,11 @@ def handle_http_error(error: HTTPException) -> Any:
         detail=detail or http_status.description,
     )
     return body, status, headers
+
+
+def _bare_page(status: int, title: str, detail: str) -> tuple[str, int]:
+    page = f"<!doctype html><title>{status} {escape(title)}</title><h1>{escape(title)}</h1>"
+    return f"{page}<p>{escape(detail)}</p>", status
 
 
 def register_error_handlers(app: Flask) -> None:

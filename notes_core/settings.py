@@ -14,7 +14,6 @@ from typing import Any
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEVELOPMENT_SECRET_KEY = "development-only-secret-key-set-SECRET_KEY-in-production"
 # The CLI of oidc-provider-mock listens here by default (`oidc-provider-mock --port 9400`).
 DEVELOPMENT_ISSUER = "http://localhost:9400"
 
@@ -24,7 +23,9 @@ class AppSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
 
-    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET_KEY)
+    # No default: a key in the source would be public. The development stack
+    # (``make run``) generates one; every other start must configure it.
+    secret_key: SecretStr | None = None
     # Older keys that still verify sessions (rotation), oldest first.
     secret_key_fallbacks: list[SecretStr] = Field(default_factory=list)
     notes_db_path: Path = Path("var/notes.sqlite3")
@@ -53,14 +54,30 @@ class AppSettings(BaseSettings):
 
     def signing_keys(self) -> list[str]:
         """SECRET_KEY_FALLBACKS + SECRET_KEY as plain strings, newest last."""
+        assert self.secret_key is not None, "load_settings() refuses settings without a key"
         return [key.get_secret_value() for key in [*self.secret_key_fallbacks, self.secret_key]]
 
 
+class SettingsError(Exception):
+    """The app cannot start with these settings; the message says what to set."""
+
+
 def load_settings(config: Mapping[str, Any] | None = None) -> AppSettings:
-    """Settings from the environment, overridden by the known keys of ``config``."""
+    """Settings from the environment, overridden by the known keys of ``config``.
+
+    Raises SettingsError when SECRET_KEY is missing or empty: without it every
+    cookie would be signed with a key anyone could read.
+    """
     overrides = {
         key.lower(): value
         for key, value in (config or {}).items()
         if key.lower() in AppSettings.model_fields
     }
-    return AppSettings(**overrides)
+    settings = AppSettings(**overrides)
+    if settings.secret_key is None or not settings.secret_key.get_secret_value():
+        raise SettingsError(
+            "SECRET_KEY is not set: set it to a long random value, e.g. "
+            "SECRET_KEY=$(python -c 'import secrets; print(secrets.token_urlsafe(32))'). "
+            "`make run` (the development stack) generates one for you."
+        )
+    return settings

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 from collections.abc import Iterator
 
@@ -17,6 +18,10 @@ import pytest
 import redis
 
 from tests.redis_server import RedisServer
+
+# The reference apps refuse to start without a SECRET_KEY (there is no
+# default): the suite's processes, and the servers they start, get a random one.
+os.environ.setdefault("SECRET_KEY", "test-suite-" + secrets.token_urlsafe(24))
 
 
 @pytest.fixture(scope="session")

@@ -100,3 +100,15 @@ def test_chunked_body_over_the_limit_is_413(
     )
     assert response.status_code == 413
     assert "413 · Request Entity Too Large" in response.text
+
+
+@pytest.mark.parametrize("path", ["/", "/notes", "/nope", "/api/notes"])
+def test_a_host_werkzeug_refuses_is_a_400_not_a_500(servers: dict[str, str], path: str) -> None:
+    # Werkzeug refuses a Host label over 63 characters (BadHost); the error page
+    # must not need a URL adapter to render.
+    host = "a" * 70 + ".example.com"
+    for side, url in servers.items():
+        response = httpx.get(url + path, headers={"Host": host})
+        assert response.status_code < 500, (side, response.status_code, response.text[:200])
+    flask = httpx.get(servers["flask"] + path, headers={"Host": host})
+    assert flask.status_code == 400
