@@ -17,9 +17,9 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from gateway.admin import FlipRefused, check_flip, route_rows
 from gateway.flags import FlagError, FlagTable, Groups, parse_flag
 from gateway.flagstore.redis import flip_sync, read_sync
+from gateway.flips import FlipRefused, FlipRules
 from gateway.loading import AppLoadError, load_asgi_app, load_flask_app
 from gateway.override import sign_override
 from gateway.routes import RouteTable, app_routes
@@ -77,8 +77,13 @@ def admin_request(
     return body
 
 
-def local_routes(settings: GatewaySettings) -> tuple[RouteTable, Groups]:
+def local_rules(settings: GatewaySettings) -> FlipRules:
     """Build the route table from the configured apps, as the gateway would."""
+    if not settings.new_app or not (settings.legacy_app or settings.legacy_url_map):
+        raise CliError(
+            "no apps configured: pass --url to ask a running gateway, or set GATEWAY_LEGACY_APP "
+            "(or GATEWAY_LEGACY_URL_MAP) and GATEWAY_NEW_APP"
+        )
     try:
         source = settings.legacy_app or settings.legacy_url_map
         legacy = load_flask_app(source) if source else None
@@ -86,7 +91,7 @@ def local_routes(settings: GatewaySettings) -> tuple[RouteTable, Groups]:
         groups = Groups.from_settings(settings.groups)
     except (AppLoadError, ValueError) as exc:
         raise CliError(str(exc)) from exc
-    return RouteTable(getattr(legacy, "url_map", None), app_routes(new)), groups
+    return FlipRules(RouteTable(getattr(legacy, "url_map", None), app_routes(new)), groups)
 
 
 def redis_client(settings: GatewaySettings) -> redis.Redis:
@@ -119,8 +124,7 @@ def routes(url: UrlOption = None, token: TokenOption = None) -> None:
         if url:
             rows = admin_request(settings, url, token, "GET", "/routes")["routes"]
         else:
-            table, groups = local_routes(settings)
-            rows = route_rows(table, groups, local_flags(settings))
+            rows = local_rules(settings).rows(local_flags(settings))
     except CliError as exc:
         fail(str(exc))
     grid = Table("rule", "methods", "endpoint", "new?", "flag", "group")
@@ -180,8 +184,7 @@ def flip(
             client = redis_client(settings)
             warnings = []
             if check:
-                table, groups = local_routes(settings)
-                check_flip(table, groups, route)
+                local_rules(settings).endpoints_for(route)
             try:
                 version = flip_sync(client, settings.flag_key, settings.flag_channel, route, parsed)
             except redis.RedisError as exc:

@@ -1,12 +1,17 @@
 """The whole stack on one machine, for development: ``python -m gateway.devstack``.
 
 Starts the development OpenID provider (oidc-provider-mock) in a thread and
-the gateway under uvicorn with both apps in-process, configured to log in
-through that provider. Sessions and flags live in memory unless ``REDIS_URL``
-is set. Ctrl-C stops everything.
+the gateway under uvicorn with the reference pair in-process (legacy_flask,
+new_fastapi), configured to log in through that provider. Sessions and flags
+live in memory unless ``REDIS_URL`` is set. Ctrl-C stops everything.
+
+Nothing secret is in the source: the apps' ``SECRET_KEY`` is generated once
+into ``var/dev-secret-key`` (so a restart keeps you logged in) and the admin
+token is a fresh random one at every start, printed in the flip commands.
 
 This is the one module that writes the environment: the apps read their
-settings from it (``OIDC_ISSUER``...), so it is set before they are built.
+settings from it (``OIDC_ISSUER``, ``SECRET_KEY``...), so it is set before
+they are built.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 import shutil
 import sys
 import threading
@@ -49,26 +55,54 @@ def oidc_provider(host: str, port: int) -> Iterator[BaseWSGIServer]:
         thread.join(timeout=5)
 
 
+DEV_KEY_FILE = Path("var/dev-secret-key")
+REFERENCE_LEGACY_APP = "legacy_flask:create_app()"
+REFERENCE_NEW_APP = "new_fastapi:create_app()"
+
+
+def development_secret_key(path: Path = DEV_KEY_FILE) -> str:
+    """This checkout's development key: random, made once, readable by its owner only."""
+    try:
+        key = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        key = ""
+    if not key:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(key + "\n")
+    return key
+
+
 def configure_apps(issuer: str) -> dict[str, str]:
-    """Point both apps at the development provider (unless already configured)."""
-    values = {"OIDC_ISSUER": issuer}
-    for name, value in values.items():
-        os.environ.setdefault(name, value)
-    return {name: os.environ[name] for name in values}
+    """Point both apps at the development provider and give them a secret key
+    (unless already configured)."""
+    os.environ.setdefault("OIDC_ISSUER", issuer)
+    if not os.environ.get("SECRET_KEY"):
+        os.environ["SECRET_KEY"] = development_secret_key()
+    return {name: os.environ[name] for name in ("OIDC_ISSUER", "SECRET_KEY")}
 
 
-def gateway_settings() -> GatewaySettings:
-    """Gateway settings from the environment, in-process apps, Redis only if REDIS_URL is set."""
-    overrides: dict[str, object] = {}
-    redis_url = os.environ.get("REDIS_URL")
-    if redis_url and not os.environ.get("GATEWAY_REDIS_URL"):
-        overrides["redis_url"] = redis_url
+def gateway_settings(admin_token: str) -> GatewaySettings:
+    """Gateway settings from the environment, with the reference pair in-process,
+    this run's admin token, no drain on Ctrl-C, and Redis only if REDIS_URL is set."""
+    overrides: dict[str, object] = {"drain_seconds": 0}
+    if not os.environ.get("GATEWAY_LEGACY_APP") and not os.environ.get("GATEWAY_LEGACY_UPSTREAM"):
+        overrides["legacy_app"] = REFERENCE_LEGACY_APP
+    if not os.environ.get("GATEWAY_NEW_APP"):
+        overrides["new_app"] = REFERENCE_NEW_APP
+    if not os.environ.get("GATEWAY_ADMIN_TOKEN") and not os.environ.get("GATEWAY_ADMIN_TOKENS"):
+        overrides["admin_token"] = admin_token
     return GatewaySettings(**overrides)  # type: ignore[arg-type]
 
 
-def banner(url: str, issuer: str, settings: GatewaySettings) -> str:
+def banner(url: str, issuer: str, settings: GatewaySettings, generated_token: str | None) -> str:
+    """What to do next; ``generated_token`` (this run's admin token) is printed in the
+    commands so they work as pasted, a token from the environment is not."""
     admin = f"{url}{settings.admin_prefix}"
-    auth = " -H 'Authorization: Bearer $GATEWAY_ADMIN_TOKEN'" if settings.admin_token else ""
+    token = generated_token or "$GATEWAY_ADMIN_TOKEN"
+    auth = f" -H 'Authorization: Bearer {token}'"
     store = "Redis" if settings.redis_url else "memory (set REDIS_URL for Redis)"
     # The CLI is installed next to this interpreter; outside an activated
     # virtualenv the bare name is not on PATH.
@@ -80,8 +114,9 @@ def banner(url: str, issuer: str, settings: GatewaySettings) -> str:
   OpenID provider  {issuer}
 
   Log in:   open {url}/login, type any user name (e.g. alice) and press "Authorize".
+  Admin token (new at every start): {token}
   Routes:   curl{auth} {admin}/routes
-  Flip:     {cli_path} flip webapp.notes new --url {url}
+  Flip:     GATEWAY_ADMIN_TOKEN={token} {cli_path} flip webapp.notes new --url {url}
        or   curl{auth} -X PUT {admin}/flags/webapp.notes -d '{{"flag": "new"}}'
   Back:     curl{auth} -X PUT {admin}/flags/webapp.notes -d '{{"flag": "legacy"}}'
   Stop:     Ctrl-C
@@ -107,10 +142,16 @@ def main(
         raise SystemExit(f"cannot start the OpenID provider on port {oidc_port}: {exc}") from exc
     try:
         configure_apps(issuer)
-        settings = gateway_settings()
+        token = secrets.token_urlsafe(24)
+        settings = gateway_settings(token)
         gateway = create_gateway(settings)
         url = f"http://{host}:{port}"
-        typer.echo(banner(url, os.environ["OIDC_ISSUER"], settings))
+        generated = (
+            token
+            if settings.admin_token and settings.admin_token.get_secret_value() == token
+            else None
+        )
+        typer.echo(banner(url, os.environ["OIDC_ISSUER"], settings, generated))
         # uvicorn turns SIGINT/SIGTERM into a graceful shutdown (gateway lifespan included).
         server = uvicorn.Server(
             uvicorn.Config(gateway, host=host, port=port, log_level=log_level, lifespan="on")

@@ -9,11 +9,11 @@ known, so the client sees only one answer. Other methods are never retried
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections import Counter
 
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.backends import Backend
+from gateway.decision import decision_of
 
 log = logging.getLogger("gateway.fallback")
 
@@ -21,22 +21,17 @@ RETRYABLE_METHODS = frozenset({"GET", "HEAD"})
 
 
 async def serve_with_fallback(
-    scope: Scope,
-    receive: Receive,
-    send: Send,
-    new: Backend,
-    legacy: Backend,
-    on_fallback: Callable[[], None],
-) -> None:
+    scope: Scope, receive: Receive, send: Send, new: ASGIApp, legacy: ASGIApp
+) -> bool:
     """Serve from ``new``; on an exception or a 5xx before any byte was sent
-    to a GET (or HEAD), serve from ``legacy`` and call ``on_fallback()``.
+    to a GET (or HEAD), serve from ``legacy``. Returns True if legacy answered.
 
     Exceptions of the new app after its response started propagate (the
     server then cuts the connection).
     """
     if scope["type"] != "http" or scope["method"] not in RETRYABLE_METHODS:
         await new(scope, receive, send)
-        return
+        return False
 
     request_messages: list[Message] = []
     started = False
@@ -68,10 +63,8 @@ async def serve_with_fallback(
         )
     else:
         if not swallowed:
-            return
+            return False
         log.warning("new app answered 5xx on %s %s, legacy answers", scope["method"], scope["path"])
-
-    on_fallback()
 
     async def replay_receive() -> Message:
         # The new app may have read the body already: hand it over again.
@@ -80,3 +73,22 @@ async def serve_with_fallback(
         return await receive()
 
     await legacy(scope, replay_receive, send)
+    return True
+
+
+class Fallback:
+    """An ASGI app serving from ``new`` with ``legacy`` as fallback for failed GETs.
+
+    ``counts`` holds how many requests legacy answered, per route (the
+    gateway's decision in the scope names it).
+    """
+
+    def __init__(self, new: ASGIApp, legacy: ASGIApp) -> None:
+        self.new = new
+        self.legacy = legacy
+        self.counts: Counter[str] = Counter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if await serve_with_fallback(scope, receive, send, self.new, self.legacy):
+            decision = decision_of(scope)
+            self.counts[decision.route if decision else "?"] += 1

@@ -189,6 +189,8 @@ class RouteTable:
     def __init__(self, legacy_map: Map | None, new_routes: Iterable[BaseRoute] = ()) -> None:
         if legacy_map is not None and legacy_map.host_matching:
             raise RouteTableError("legacy url_map uses host_matching; the gateway does not")
+        # Without a legacy url_map no rule is known: nothing can be flipped.
+        self.knows_legacy = legacy_map is not None
         self._map = _copy_map(legacy_map) if legacy_map is not None else Map([])
         self._map.update()
         self._adapter = self._map.bind("localhost", script_name="/", url_scheme="http")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -26,17 +26,24 @@ class GatewaySettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="forbid")
 
-    # Where the apps come from. Exactly one of legacy_app / legacy_upstream.
-    legacy_app: str | None = "legacy_flask:create_app()"
+    # Where the apps come from: no defaults, the gateway serves your apps, not a
+    # demo. Exactly one of legacy_app / legacy_upstream, and new_app.
+    legacy_app: str | None = None
     legacy_upstream: str | None = None
-    new_app: str = "new_fastapi:create_app()"
+    new_app: str | None = None
     # With legacy_upstream, the legacy routes still come from a url_map: the
     # import string of the same Flask app (loaded only to read its routes).
     legacy_url_map: str | None = None
+    # Run the new app's lifespan (startup/shutdown) with the gateway's; a
+    # failure stops the gateway. Off only for apps without lifespan support.
+    new_app_lifespan: bool = True
 
     # Flags: initial table (route endpoint or group name -> "legacy", "new",
     # "shadow", "canary 12.5"), groups of endpoints that move together.
-    redis_url: str | None = Field(default=None)
+    # GATEWAY_REDIS_URL wins over REDIS_URL, the name the sessions read too.
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("GATEWAY_REDIS_URL", "REDIS_URL", "redis_url")
+    )
     flags: dict[str, str] = Field(default_factory=dict)
     groups: dict[str, list[str]] = Field(default_factory=dict)
     default_flag: str = "legacy"
@@ -46,9 +53,23 @@ class GatewaySettings(BaseSettings):
     flag_poll_interval: float = Field(default=0.5, gt=0)
     flag_cache_path: Path | None = Path("var/gateway-flags.json")
 
-    # Admin API and staff override.
+    # Admin API: closed unless a token is configured (or admin_open, which
+    # answers loopback clients only: development). admin_tokens are
+    # "name:token" pairs; the name is who an audit says flipped a route.
     admin_prefix: str = "/_gateway"
     admin_token: SecretStr | None = None
+    admin_tokens: list[SecretStr] = Field(default_factory=list)
+    admin_open: bool = False
+    # "host:port": serve the admin API on its own listener; the public port
+    # then answers only <admin_prefix>/health and <admin_prefix>/ready.
+    admin_listen: str | None = None
+
+    # Graceful shutdown: after SIGTERM, <admin_prefix>/ready answers 503 and
+    # responses ask clients to close their connection for this many seconds,
+    # then the server stops accepting and finishes what is in flight.
+    drain_seconds: float = Field(default=5.0, ge=0)
+
+    # Staff override and canary buckets.
     override_secret: SecretStr | None = None
     override_header: str = "X-Gateway-Force"
     override_cookie: str = "gw_force"
@@ -84,11 +105,14 @@ class GatewaySettings(BaseSettings):
     def _one_legacy_source(self) -> GatewaySettings:
         if self.legacy_upstream:
             self.legacy_app = None
-        if not self.legacy_app and not self.legacy_upstream:
-            raise ValueError(
-                "set GATEWAY_LEGACY_APP (import string) or GATEWAY_LEGACY_UPSTREAM (URL)"
-            )
         return self
+
+    @field_validator("admin_listen")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_host_port(value)
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -115,3 +139,12 @@ def _read_config_file() -> dict[str, Any]:
         raise ValueError(f"{path}: expected a mapping of settings at the top level")
     section = data.get("gateway", data)
     return dict(section)
+
+
+def parse_host_port(value: str) -> tuple[str, int]:
+    """``"127.0.0.1:8081"`` / ``"[::1]:8081"`` -> (host, port); raises ValueError."""
+    host, sep, port = value.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port (e.g. 127.0.0.1:8081), got {value!r}")
+    return host, int(port)

@@ -19,9 +19,10 @@ from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.backends import Backend
+from gateway.decision import decision_of
 from gateway.settings import GatewaySettings
 from shared_session import READ_ONLY_SCOPE_KEY
 
@@ -94,7 +95,7 @@ class ShadowRunner:
         self._tasks = []
 
     async def serve(
-        self, scope: Scope, receive: Receive, send: Send, primary: Backend, route: str
+        self, scope: Scope, receive: Receive, send: Send, primary: ASGIApp, route: str
     ) -> None:
         """Answer from ``primary``; queue a replay of this request to the new app."""
         if scope["type"] != "http" or scope["method"] not in self.methods:
@@ -204,6 +205,23 @@ class ShadowRunner:
                 "at": time.time(),
             }
         )
+
+
+class Shadowed:
+    """An ASGI app: ``primary`` answers, ``runner`` replays the request to the new app.
+
+    The route the statistics are kept under comes from the gateway's decision
+    in the scope.
+    """
+
+    def __init__(self, runner: ShadowRunner, primary: ASGIApp) -> None:
+        self.runner = runner
+        self.primary = primary
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        decision = decision_of(scope)
+        route = decision.route if decision is not None else "?"
+        await self.runner.serve(scope, receive, send, primary=self.primary, route=route)
 
 
 def _replay_scope(scope: Scope) -> Scope:

@@ -58,7 +58,7 @@ def build_new_backend(settings: GatewaySettings, new_app: object) -> Backend:
     """The new side: ``new_app`` (an ASGI app) in-process. Call ``await start()``."""
     if not callable(new_app):
         raise TypeError("new_app must be an ASGI callable")
-    return ASGIBackend(new_app)  # type: ignore[arg-type]
+    return ASGIBackend(new_app, lifespan=settings.new_app_lifespan)  # type: ignore[arg-type]
 
 
 __all__ = [

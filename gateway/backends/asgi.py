@@ -26,19 +26,27 @@ class ASGIBackend:
     Call ``await start()`` once before serving (from the gateway's lifespan) and
     ``await aclose()`` at shutdown: they run the app's lifespan startup and
     shutdown. ``start()`` raises LifespanError when the app reports a startup
-    failure. Apps without lifespan support are served as they are.
+    failure or raises during it - its middleware is built then too, so a
+    misconfigured middleware stops the gateway before it serves a request (as
+    uvicorn's ``--lifespan on`` does). An app that returns without answering
+    has no lifespan and is served as it is; with ``lifespan=False`` none is run.
     """
 
-    def __init__(self, app: ASGIApp, *, name: str = "new") -> None:
+    def __init__(self, app: ASGIApp, *, name: str = "new", lifespan: bool = True) -> None:
         self.app = app
         self.name = name
+        self.lifespan = lifespan
         self.state: dict[str, Any] = {}
         self._to_app: asyncio.Queue[Message] = asyncio.Queue()
         self._from_app: asyncio.Queue[Message] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._error: BaseException | None = None
         self._lifespan_supported = False
 
     async def start(self) -> None:
+        """Run the app's lifespan startup; raises LifespanError if it fails."""
+        if not self.lifespan:
+            return
         scope = {
             "type": "lifespan",
             "asgi": {"version": "3.0", "spec_version": "2.0"},
@@ -49,14 +57,21 @@ class ASGIBackend:
         message = await self._from_app.get()
         if message["type"] == "lifespan.startup.failed":
             raise LifespanError(f"{self.name} app failed to start: {message.get('message', '')}")
+        if self._error is not None:
+            error = self._error
+            raise LifespanError(
+                f"{self.name} app raised {type(error).__name__} during its lifespan startup: "
+                f"{error} (if the app has no lifespan support, set GATEWAY_NEW_APP_LIFESPAN=false)"
+            ) from error
         self._lifespan_supported = message["type"] == "lifespan.startup.complete"
+        if not self._lifespan_supported:
+            log.info("%s app has no lifespan (it returned without answering)", self.name)
 
     async def _run_lifespan(self, scope: Scope) -> None:
         try:
             await self.app(scope, self._to_app.get, self._from_app.put)
         except Exception as exc:
-            # Apps that do not support lifespan raise on the scope type.
-            log.debug("%s app has no lifespan: %r", self.name, exc)
+            self._error = exc
         finally:
             await self._from_app.put({"type": "gateway.lifespan.ended"})
 

@@ -5,7 +5,10 @@ a FastAPI app that implements part of it, echo backends and a real server.
 from __future__ import annotations
 
 import json
+import time
 import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -17,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.app import Gateway, create_gateway
 from gateway.settings import GatewaySettings
+from shared_session import SessionMiddleware, SessionSettings
 from tests.servers import serve_asgi
 
 
@@ -120,16 +124,22 @@ class EchoBackend:
         )
         await send({"type": "http.response.body", "body": body})
 
+    async def start(self) -> None:
+        return None
+
     async def aclose(self) -> None:
         self.closed = True
 
 
 def settings_for(tmp_path: Path, **overrides: object) -> GatewaySettings:
-    """Settings for a test gateway: in-memory flags, cache in tmp_path."""
+    """Settings for a test gateway: in-memory flags, cache in tmp_path, the admin
+    API open to loopback clients (tests of the admin token set their own)."""
     values: dict[str, object] = {
         "legacy_app": "tests.gateway.support:rich_flask_app()",
         "new_app": "tests.gateway.support:rich_fastapi_app()",
         "flag_cache_path": tmp_path / "flags.json",
+        "admin_open": True,
+        "redis_url": None,  # in memory unless a test says otherwise, whatever REDIS_URL is
     }
     values.update(overrides)
     return GatewaySettings(**values)  # type: ignore[arg-type]
@@ -152,3 +162,44 @@ def unique(prefix: str = "") -> str:
 
 def broken_factory() -> None:
     raise RuntimeError("boom")
+
+
+def failing_lifespan_app() -> FastAPI:
+    """A new app whose start-up fails (its database is down)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        raise RuntimeError("the new app's database is down")
+        yield
+
+    app = FastAPI(lifespan=lifespan)
+    app.get("/prices/{amount}")(lambda amount: {"amount": amount})
+    return app
+
+
+def keyless_session_app() -> FastAPI:
+    """A new app whose session middleware has no secret key (a configuration error
+    Starlette only notices when it builds its middleware, on the first call)."""
+    app = rich_fastapi_app()
+    app.add_middleware(SessionMiddleware, settings=SessionSettings(secret_keys=[]))
+    return app
+
+
+def streaming_flask_app() -> Flask:
+    """A legacy app with a page and a slow download (2 s), for shutdown tests."""
+    app = Flask("streaming_legacy")
+
+    @app.get("/page")
+    def page() -> str:
+        return "page"
+
+    @app.get("/stream")
+    def stream() -> object:
+        def chunks() -> Iterator[bytes]:
+            for i in range(10):
+                time.sleep(0.2)
+                yield b"chunk %d\n" % i
+
+        return app.response_class(chunks(), mimetype="text/plain")
+
+    return app

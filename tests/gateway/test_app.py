@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from gateway.app import create_gateway
+from gateway.app import GatewayConfigError, create_gateway
 from gateway.settings import GatewaySettings
 from tests.gateway.support import (
     EchoBackend,
@@ -133,14 +133,29 @@ def test_real_backends_serve_flask_and_fastapi(tmp_path: Path) -> None:
 
 
 def test_reference_apps_load_by_their_import_strings(tmp_path: Path) -> None:
-    settings = GatewaySettings(flag_cache_path=tmp_path / "flags.json")
-    assert settings.legacy_app == "legacy_flask:create_app()"
+    settings = GatewaySettings(
+        legacy_app="legacy_flask:create_app()",
+        new_app="new_fastapi:create_app()",
+        flag_cache_path=tmp_path / "flags.json",
+        admin_token="t" * 32,
+    )
     with serve(create_gateway(settings)) as url:
-        rows = httpx.get(f"{url}/_gateway/routes").json()["routes"]
+        auth = {"Authorization": "Bearer " + "t" * 32}
+        rows = httpx.get(f"{url}/_gateway/routes", headers=auth).json()["routes"]
         static = httpx.get(f"{url}/static/does-not-exist.css")
     endpoints = {row["endpoint"] for row in rows}
     assert {"webapp.notes", "api.get_note", "static"} <= endpoints
     assert static.status_code == 404 and static.headers["x-served-by"] == "legacy"
+
+
+def test_no_demo_app_is_served_by_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("GATEWAY_LEGACY_APP", "GATEWAY_LEGACY_UPSTREAM", "GATEWAY_NEW_APP"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(GatewayConfigError, match="GATEWAY_LEGACY_APP"):
+        create_gateway(GatewaySettings(flag_cache_path=tmp_path / "flags.json"))
+    settings = GatewaySettings(legacy_app="tests.gateway.support:rich_flask_app()")
+    with pytest.raises(GatewayConfigError, match="GATEWAY_NEW_APP"):
+        create_gateway(settings)
 
 
 class FailingBackend(EchoBackend):

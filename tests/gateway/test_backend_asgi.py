@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from gateway.backends import build_new_backend
 from gateway.backends.asgi import ASGIBackend, LifespanError
 from gateway.settings import GatewaySettings
+from shared_session import SessionMiddleware, SessionSettings
 
 pytestmark = pytest.mark.anyio
 
@@ -62,14 +63,46 @@ async def test_failed_startup_raises() -> None:
     await backend.aclose()
 
 
-async def test_app_without_lifespan_support_is_served() -> None:
-    async def bare(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
-        if scope["type"] != "http":
-            raise RuntimeError("http only")
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
+async def http_only(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+    if scope["type"] != "http":
+        raise RuntimeError("http only")
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
 
-    backend = ASGIBackend(bare)
+
+async def test_an_app_raising_in_its_lifespan_stops_the_start() -> None:
+    backend = ASGIBackend(http_only)
+    with pytest.raises(LifespanError, match=r"http only.*GATEWAY_NEW_APP_LIFESPAN"):
+        await backend.start()
+    await backend.aclose()
+
+
+async def test_a_misconfigured_middleware_stops_the_start() -> None:
+    # Starlette builds its middleware on the first call, the lifespan's: a
+    # session middleware without keys must fail there, not on a user's request.
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, settings=SessionSettings(secret_keys=[]))
+    backend = ASGIBackend(app)
+    with pytest.raises(LifespanError, match="secret keys"):
+        await backend.start()
+    await backend.aclose()
+
+
+async def test_app_returning_without_lifespan_answers_is_served() -> None:
+    async def quiet(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        if scope["type"] == "http":
+            await http_only(scope, receive, send)
+
+    backend = ASGIBackend(quiet)
+    await backend.start()
+    transport = httpx.ASGITransport(app=backend)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        assert (await client.get("/")).status_code == 204
+    await backend.aclose()
+
+
+async def test_lifespan_off_serves_an_app_without_lifespan_support() -> None:
+    backend = ASGIBackend(http_only, lifespan=False)
     await backend.start()
     transport = httpx.ASGITransport(app=backend)
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:

@@ -30,7 +30,14 @@ def stack(
     monkeypatch.setenv("NOTES_DB_PATH", str(tmp_path / "notes.sqlite3"))
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("SHARED_SESSION_KEY_PREFIX", key_prefix)
-    settings = GatewaySettings(flag_cache_path=None, default_flag="legacy")
+    settings = GatewaySettings(
+        legacy_app="legacy_flask:create_app()",
+        new_app="new_fastapi:create_app()",
+        flag_cache_path=None,
+        flag_key=f"{key_prefix}flags",
+        flag_channel=f"{key_prefix}flags",
+        admin_open=True,
+    )
     with oidc_provider("127.0.0.1", oidc_port), uvicorn_server(create_gateway(settings)) as url:
         yield url
 

@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse, StreamingResponse
 from flask import Flask
 
 from gateway.backends import ASGIBackend, WSGIBackend
-from gateway.fallback import serve_with_fallback
+from gateway.fallback import Fallback
 
 pytestmark = pytest.mark.anyio
 
@@ -62,27 +62,31 @@ def new() -> FastAPI:
 
 
 class Counter:
-    def __init__(self) -> None:
-        self.count = 0
+    """How many requests the fallback sent to legacy."""
 
-    def __call__(self) -> None:
-        self.count += 1
+    def __init__(self, fallback: Fallback) -> None:
+        self.fallback = fallback
 
-
-@pytest.fixture
-def fallbacks() -> Counter:
-    return Counter()
+    @property
+    def count(self) -> int:
+        return self.fallback.counts.total()
 
 
 @pytest.fixture
-def client(fallbacks: Counter) -> Iterator[httpx.AsyncClient]:
-    new_backend = ASGIBackend(new())
-    legacy_backend = WSGIBackend(legacy(), threads=2)
+def fallback() -> Fallback:
+    return Fallback(ASGIBackend(new()), WSGIBackend(legacy(), threads=2))
 
-    async def gateway(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
-        await serve_with_fallback(scope, receive, send, new_backend, legacy_backend, fallbacks)
 
-    transport = httpx.ASGITransport(app=gateway, raise_app_exceptions=False)
+@pytest.fixture
+def fallbacks(fallback: Fallback) -> Counter:
+    return Counter(fallback)
+
+
+@pytest.fixture
+def client(fallback: Fallback) -> Iterator[httpx.AsyncClient]:
+    legacy_backend = fallback.legacy
+    assert isinstance(legacy_backend, WSGIBackend)
+    transport = httpx.ASGITransport(app=fallback, raise_app_exceptions=False)
     yield httpx.AsyncClient(transport=transport, base_url="http://gw")
     legacy_backend.executor.shutdown()
 
