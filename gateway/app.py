@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import re
-import uuid
 from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.admin.api import AdminAPI
 from gateway.admin.auth import AdminAuth, AdminTokenError
 from gateway.admin.listener import AdminListener
-from gateway.backends.label import ServedBy
+from gateway.backends.label import SERVED_BY, ServedBy
 from gateway.bucketing import (
     bucket_cookie_header,
     in_canary,
@@ -39,14 +37,18 @@ from gateway.loading import load_asgi_app, load_flask_app
 from gateway.override import Override
 from gateway.processes import server_worker_count
 from gateway.readiness import Readiness
+from gateway.request_ids import RequestIds, is_sane
 from gateway.routes import RouteTable, app_routes
 from gateway.settings import GatewaySettings, parse_host_port
 from gateway.shadow import Shadowed, ShadowRunner
 
 log = logging.getLogger("gateway")
 
-_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
 _CONNECTION_CLOSE = (b"connection", b"close")
+LEGACY, NEW = b"legacy", b"new"
+_REMEMBERED_DECISIONS = 4096
+_REMEMBER_PATHS_UP_TO = 256
+GATEWAY_LABEL = (SERVED_BY, b"gateway")
 
 __all__ = ["Gateway", "GatewayConfigError", "create_gateway"]
 
@@ -86,23 +88,28 @@ class Gateway:
         self.new_backend = new
         self.shadow = shadow
         self.readiness = Readiness(settings.drain_seconds)
+        self.request_ids = RequestIds()
+        # Decisions that depend only on (path, method, websocket) and the flag
+        # table: remembered until the table changes (bounded, short paths only).
+        self._decisions: dict[tuple[str, str, bool], Decision] = {}
+        self._decided_for: FlagTable | None = None
+        self._override_cookie = settings.override_cookie
         self.override = Override(
             settings.override_secret.get_secret_value() if settings.override_secret else None
         )
-        # The backends a decision can name, built once: each labels its answers.
-        self.legacy: ASGIApp = ServedBy(legacy, "legacy")
-        self.new: ASGIApp = ServedBy(new, "new")
-        self.fallback = Fallback(self.new, self.legacy)
-        self.shadowed: ASGIApp = Shadowed(shadow, self.legacy) if shadow else self.legacy
+        # What a decision can name, built once. Fallback may switch sides
+        # mid-request, so its backends label their own answers.
+        self.fallback = Fallback(ServedBy(new, "new"), ServedBy(legacy, "legacy"))
+        self.shadowed: ASGIApp = Shadowed(shadow, legacy) if shadow else legacy
         self._fallback_keys = frozenset(settings.fallback)
 
         self._prefix = settings.admin_prefix.rstrip("/")
         self._prefix_slash = self._prefix + "/"
         self._rid_header = settings.request_id_header.lower().encode("latin-1")
         self._override_header = settings.override_header.lower().encode("latin-1")
-        self._own_headers = frozenset(
-            {b"x-request-id", b"x-gateway-flags-version", self._rid_header}
-        )
+        own = {b"x-request-id", b"x-gateway-flags-version", self._rid_header}
+        self._own_headers = frozenset(own)
+        self._own_and_label = frozenset({*own, SERVED_BY})
 
         def admin_api(probes_only: bool) -> AdminAPI:
             return AdminAPI(
@@ -135,6 +142,7 @@ class Gateway:
 
         Raises whatever fails (LifespanError from the new app, AdminListenerError...).
         """
+        self.request_ids.reseed()  # this worker's own prefix, after any fork
         await self.store.start()
         await self.legacy_backend.start()
         await self.new_backend.start()
@@ -195,51 +203,62 @@ class Gateway:
                 cookie_parts.append(value.decode("latin-1"))
             elif name == self._override_header:
                 override_value = value.decode("latin-1")
-        if request_id is None or not _SANE_REQUEST_ID.fullmatch(request_id):
-            request_id = uuid.uuid4().hex
-            headers = [(n, v) for n, v in scope["headers"] if n != self._rid_header]
-            headers.append((self._rid_header, request_id.encode("ascii")))
-            scope["headers"] = headers
+        if request_id is None or not is_sane(request_id):
+            rid = self.request_ids.next()
+            headers = scope["headers"]
+            if request_id is not None:
+                headers = [(n, v) for n, v in headers if n != self._rid_header]
+            scope["headers"] = [*headers, (self._rid_header, rid)]
+        else:
+            rid = request_id.encode("ascii")
         table = self.store.table  # one snapshot per request: header and decision agree
 
         path = _route_path(scope)
         if path == self._prefix or path.startswith(self._prefix_slash):
-            extra = self._own(request_id, table, (b"x-served-by", b"gateway"))
-            await self.admin(scope, receive, self._with_headers(send, extra))
+            extra = self._own(rid, table, GATEWAY_LABEL)
+            await self.admin(scope, receive, self._with_headers(send, extra, self._own_and_label))
             return
 
         try:
             decision = self._decide(scope, path, table, "; ".join(cookie_parts), override_value)
         except Exception:  # never let hostile input turn into a gateway 500
             log.exception("routing decision failed for %r; serving legacy", path[:200])
-            decision = Decision(self.legacy)
+            decision = Decision(self.legacy_backend, LEGACY)
         scope[DECISION_KEY] = decision
-        extra = self._own(request_id, table, decision.set_cookie)
-        await decision.backend(scope, receive, self._with_headers(send, extra))
+        if decision.served_by is None:
+            extra = self._own(rid, table, None, decision.set_cookie)
+            replaced = self._own_headers
+        else:
+            extra = self._own(rid, table, (SERVED_BY, decision.served_by), decision.set_cookie)
+            replaced = self._own_and_label
+        await decision.backend(scope, receive, self._with_headers(send, extra, replaced))
 
     def _own(
-        self, request_id: str, table: FlagTable, more: tuple[bytes, bytes] | bytes | None
+        self,
+        rid: bytes,
+        table: FlagTable,
+        label: tuple[bytes, bytes] | None,
+        set_cookie: bytes | None = None,
     ) -> list[tuple[bytes, bytes]]:
-        """The headers the gateway adds to every answer."""
-        rid = request_id.encode("ascii")
+        """The headers the gateway adds to an answer."""
         extra = [(b"x-request-id", rid), (b"x-gateway-flags-version", b"%d" % table.version)]
         if self._rid_header != b"x-request-id":
             extra.append((self._rid_header, rid))
-        if isinstance(more, tuple):
-            extra.append(more)
-        elif more is not None:
-            extra.append((b"set-cookie", more))
-        if self.readiness.draining:
+        if label is not None:
+            extra.append(label)
+        if set_cookie is not None:
+            extra.append((b"set-cookie", set_cookie))
+        if self.readiness.state == "draining":
             extra.append(_CONNECTION_CLOSE)  # move clients off this process while it drains
         return extra
 
-    def _with_headers(self, send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
-        own = self._own_headers
-
+    @staticmethod
+    def _with_headers(send: Send, extra: list[tuple[bytes, bytes]], own: frozenset[bytes]) -> Send:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 # The gateway's own headers replace any the app set (no duplicates).
-                headers = [h for h in message.get("headers", ()) if h[0].lower() not in own]
+                # ASGI header names are lowercase (the spec requires it of apps).
+                headers = [h for h in message.get("headers", ()) if h[0] not in own]
                 headers.extend(extra)
                 message = {**message, "headers": headers}
             await send(message)
@@ -254,22 +273,49 @@ class Gateway:
         cookies: str,
         override_value: str | None,
     ) -> Decision:
-        match = self.routes.match(path, scope.get("method", "GET"), scope["type"] == "websocket")
+        method: str = scope.get("method", "GET")
+        websocket = scope["type"] == "websocket"
+        overridable = override_value is not None or self._override_cookie in cookies
+        if not overridable:
+            if table is not self._decided_for:
+                self._decisions, self._decided_for = {}, table
+            found = self._decisions.get((path, method, websocket))
+            if found is not None:
+                return found
+        decision, pure = self._decide_now(path, method, websocket, table, cookies, override_value)
+        if pure and not overridable and len(path) <= _REMEMBER_PATHS_UP_TO:
+            if len(self._decisions) >= _REMEMBERED_DECISIONS:
+                self._decisions.clear()  # a flood of distinct paths: start over
+            self._decisions[(path, method, websocket)] = decision
+        return decision
+
+    def _decide_now(
+        self,
+        path: str,
+        method: str,
+        websocket: bool,
+        table: FlagTable,
+        cookies: str,
+        override_value: str | None,
+    ) -> tuple[Decision, bool]:
+        """The decision, and whether it depends on nothing but path, method and table."""
+        match = self.routes.match(path, method, websocket)
+        if match.target == "new":
+            return Decision(self.new_backend, NEW, None, match.endpoint), True
         if match.target != "flag":
-            backend = self.new if match.target == "new" else self.legacy
-            return Decision(backend, None, match.endpoint)
+            return Decision(self.legacy_backend, LEGACY, None, match.endpoint), True
         endpoint = match.endpoint
         assert endpoint is not None
         key = self.groups.key_for(endpoint)
         if override_value is None and cookies:
-            override_value = read_cookie(cookies, self.settings.override_cookie)
+            override_value = read_cookie(cookies, self._override_cookie)
         if override_value is not None:
             forced = self.override.check(override_value)
             if forced is not None:
-                return Decision(self._side(forced, key, endpoint), key, endpoint)
+                return self._side(forced, key, endpoint), False
         flag = table.flag_for(key)
         if flag.kind != "canary":
-            return Decision(self._side(flag.kind, key, endpoint), key, endpoint)
+            return self._side(flag.kind, key, endpoint), True
         bucket_id = read_cookie(cookies, self.settings.bucket_cookie) if cookies else None
         set_cookie = None
         if not is_valid_bucket_id(bucket_id):
@@ -279,16 +325,18 @@ class Gateway:
             )
         assert bucket_id is not None
         side = "new" if in_canary(bucket_id, key, flag.basis_points) else "legacy"
-        return Decision(self._side(side, key, endpoint), key, endpoint, set_cookie)
+        return self._side(side, key, endpoint, set_cookie), False
 
-    def _side(self, side: str, key: str, endpoint: str) -> ASGIApp:
+    def _side(
+        self, side: str, key: str, endpoint: str, set_cookie: bytes | None = None
+    ) -> Decision:
         if side == "new":
             if key in self._fallback_keys or endpoint in self._fallback_keys:
-                return self.fallback
-            return self.new
+                return Decision(self.fallback, None, key, endpoint, set_cookie)
+            return Decision(self.new_backend, NEW, key, endpoint, set_cookie)
         if side == "shadow":
-            return self.shadowed
-        return self.legacy
+            return Decision(self.shadowed, LEGACY, key, endpoint, set_cookie)
+        return Decision(self.legacy_backend, LEGACY, key, endpoint, set_cookie)
 
 
 def _route_path(scope: Scope) -> str:

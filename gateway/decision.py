@@ -19,12 +19,16 @@ class Decision:
     """Where one request goes.
 
     ``backend`` is an ASGI app (legacy, new, or a wrapper such as shadow or
-    fallback); ``key`` is the flag key (route or group) when a legacy rule
-    matched; ``endpoint`` the route's identity (None for 404s); ``set_cookie``
-    a Set-Cookie value the response must carry (a new canary bucket).
+    fallback); ``served_by`` the ``X-Served-By`` value the answer carries, or
+    None when the backend labels its own answers (fallback, which may switch
+    sides mid-request); ``key`` is the flag key (route or group) when a legacy
+    rule matched; ``endpoint`` the route's identity (None for 404s);
+    ``set_cookie`` a Set-Cookie value the response must carry (a new canary
+    bucket).
     """
 
     backend: ASGIApp
+    served_by: bytes | None
     key: str | None = None
     endpoint: str | None = None
     set_cookie: bytes | None = None

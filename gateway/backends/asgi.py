@@ -13,7 +13,7 @@ log = logging.getLogger("gateway.backends.asgi")
 
 # Keys a Starlette gateway puts in the scope while routing; the inner app must
 # not see them or its url_for() would resolve against the gateway's router.
-_GATEWAY_KEYS = ("router", "endpoint", "route", "path_params", "app_root_path")
+_GATEWAY_KEYS = frozenset({"router", "endpoint", "route", "path_params", "app_root_path"})
 
 
 class LifespanError(RuntimeError):
@@ -89,7 +89,7 @@ class ASGIBackend:
         self._task = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.state or any(key in scope for key in _GATEWAY_KEYS):
+        if self.state or not _GATEWAY_KEYS.isdisjoint(scope):
             scope = {k: v for k, v in scope.items() if k not in _GATEWAY_KEYS}
             if self.state:
                 # What the app's lifespan yielded, as uvicorn would give it.
