@@ -233,8 +233,10 @@ class HTTPBackend:
             # With uvicorn's --proxy-headers the client was already taken from
             # X-Forwarded-For; append it only when it is the direct peer.
             ip = client[0].encode("latin-1")
-            if ip not in (part.strip() for part in forwarded_for.split(b",")):
-                forwarded_for = forwarded_for + b", " + ip if forwarded_for else ip
+            if not forwarded_for:
+                forwarded_for = ip
+            elif ip not in (part.strip() for part in forwarded_for.split(b",")):
+                forwarded_for = forwarded_for + b", " + ip
         if forwarded_for:
             parts += (b"x-forwarded-for: ", forwarded_for, b"\r\n")
         parts += (b"x-forwarded-proto: ", scope.get("scheme", "http").encode("latin-1"), b"\r\n")
@@ -290,16 +292,23 @@ class HTTPBackend:
     def _response_headers(
         self, scope: Scope, upstream: list[tuple[bytes, bytes]]
     ) -> list[tuple[bytes, bytes]]:
-        named = _named_in_connection(upstream)
         headers: list[tuple[bytes, bytes]] = []
+        connection = b""
         for name, value in upstream:
-            if name in _RESPONSE_DROP or name.startswith(b"proxy-") or name in named:
+            if name in _RESPONSE_DROP or name.startswith(b"proxy-"):
+                if name == b"connection":
+                    connection += b"," + value
                 continue
             if name == b"location":
                 value = self._rewrite_location(scope, value)
             elif name == b"set-cookie" and b"omain" in value.lower():
                 value = self._rewrite_cookie(scope, value)
             headers.append((name, value))
+        if connection:
+            # Rare (usually just "close" or "keep-alive"): a second pass only then.
+            named = _named_in_connection([(b"connection", connection)])
+            if named:
+                headers = [(name, value) for name, value in headers if name not in named]
         return headers
 
     def _rewrite_location(self, scope: Scope, location: bytes) -> bytes:
