@@ -79,9 +79,9 @@ def wait_port(port: int, process: subprocess.Popen[bytes]) -> None:
         time.sleep(0.05)
 
 
-def group_cpu_seconds(groups: set[int]) -> float:
-    """user + system CPU of every live process in the given process groups."""
-    total = 0
+def group_cpu_seconds(groups: set[int]) -> dict[int, float]:
+    """user + system CPU seconds of every live process, summed per process group."""
+    total = dict.fromkeys(groups, 0)
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -91,9 +91,10 @@ def group_cpu_seconds(groups: set[int]) -> float:
         except OSError:
             continue  # gone meanwhile
         # After the command: state ppid pgrp ... utime (12th) stime (13th).
-        if int(fields[2]) in groups:
-            total += int(fields[11]) + int(fields[12])
-    return total / TICKS
+        group = int(fields[2])
+        if group in total:
+            total[group] += int(fields[11]) + int(fields[12])
+    return {group: ticks / TICKS for group, ticks in total.items()}
 
 
 def wrk(url: str, connections: int, duration: int) -> dict[str, float]:
@@ -222,8 +223,12 @@ def main() -> None:
                 url = f"http://127.0.0.1:{ports[name]}{PATH}"
                 before = group_cpu_seconds(groups)
                 load = wrk(url, args.connections, args.duration)
-                cpu = group_cpu_seconds(groups) - before
-                load["cpu_us"] = cpu / max(load["requests"], 1) * 1e6
+                after = group_cpu_seconds(groups)
+                requests = max(load["requests"], 1)
+                used = {group: after[group] - before[group] for group in groups}
+                load["cpu_us"] = sum(used.values()) / requests * 1e6
+                proxy = processes["nginx" if name.startswith("nginx") else name].pid
+                load["proxy_us"] = used[proxy] / requests * 1e6
                 results[name].append(load)
     finally:
         # Newest first, so the gateways stop before the redis they watch.
@@ -241,13 +246,13 @@ def main() -> None:
         f"\nGET {PATH} (template page), wrk -t1 -c{args.connections} -d{args.duration}s, "
         f"{args.rounds} interleaved rounds, medians; server side on CPU 0, wrk on CPU 1\n"
     )
-    print("| setup | req/s | p50 / p99 ms | server CPU us/request | errors | req/s per round |")
+    print("| setup | req/s | p50 / p99 ms | CPU us/req (proxy) | errors | req/s per round |")
     print("|---|---|---|---|---|---|")
     for name, m in median.items():
         rounds = ", ".join(f"{run['rps']:.0f}" for run in results[name])
         print(
             f"| {name} | {m['rps']:.0f} | {m['p50']:.2f} / {m['p99']:.2f} | "
-            f"{m['cpu_us']:.0f} | {m['errors']:.0f} | {rounds} |"
+            f"{m['cpu_us']:.0f} ({m['proxy_us']:.0f}) | {m['errors']:.0f} | {rounds} |"
         )
     print()
     for side in ("sync", "gthread"):

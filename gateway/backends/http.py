@@ -65,6 +65,7 @@ _REQUEST_OWN = _HOP | {
 _RESPONSE_DROP = _HOP | {b"server", b"date"}
 # Connection options that name no header.
 _CONNECTION_OPTIONS = frozenset({b"close", b"keep-alive"})
+_PLAIN_CONNECTION = frozenset({b",close", b",keep-alive"})  # as collected below
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 _COOKIE_DOMAIN = re.compile(rb"(;\s*domain\s*=\s*)([^;]+)", re.IGNORECASE)
 _NO_BODY, _LENGTH, _CHUNKED = 0, 1, 2
@@ -265,6 +266,7 @@ class HTTPBackend:
             }
         )
         watcher: asyncio.Task[None] | None = None
+        waits = 0
         try:
             # Bounded by the upstream's body; every wait by read_timeout.
             while True:
@@ -274,13 +276,15 @@ class HTTPBackend:
                     return
                 if chunk:
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                if watcher is None:
-                    # Only a body that is still coming needs a disconnect watch;
-                    # a page that arrived whole never pays for the task.
+                if watcher is None and waits:
+                    # A disconnect watch costs a task, so only a body still
+                    # coming after one wait gets one: servers such as gunicorn
+                    # send the head and the body of a page in separate writes.
                     watcher = asyncio.create_task(_wait_for_disconnect(receive))
                     watcher.add_done_callback(lambda _: conn.interrupt())
                 await conn.wait_body()
-                if watcher.done():
+                waits += 1
+                if watcher is not None and watcher.done():
                     return  # client gone: the connection is half-read, so it is closed
         except UpstreamError as exc:
             # Headers are out: the only honest signal left is a cut connection.
@@ -304,7 +308,7 @@ class HTTPBackend:
             elif name == b"set-cookie" and b"omain" in value.lower():
                 value = self._rewrite_cookie(scope, value)
             headers.append((name, value))
-        if connection:
+        if connection and connection.lower() not in _PLAIN_CONNECTION:
             # Rare (usually just "close" or "keep-alive"): a second pass only then.
             named = _named_in_connection([(b"connection", connection)])
             if named:
