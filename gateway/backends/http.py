@@ -262,7 +262,7 @@ class HTTPBackend:
             {
                 "type": "http.response.start",
                 "status": conn.status,
-                "headers": self._response_headers(scope, conn.headers),
+                "headers": self._response_headers(scope, conn.status, conn.headers),
             }
         )
         watcher: asyncio.Task[None] | None = None
@@ -294,14 +294,19 @@ class HTTPBackend:
                 watcher.cancel()
 
     def _response_headers(
-        self, scope: Scope, upstream: list[tuple[bytes, bytes]]
+        self, scope: Scope, status: int, upstream: list[tuple[bytes, bytes]]
     ) -> list[tuple[bytes, bytes]]:
         headers: list[tuple[bytes, bytes]] = []
         connection = b""
+        # A 304 may carry the Content-Length of the 200 it stands for; uvicorn
+        # would then wait for that many body bytes and fail the response.
+        no_body = status in (204, 304)
         for name, value in upstream:
             if name in _RESPONSE_DROP or name.startswith(b"proxy-"):
                 if name == b"connection":
                     connection += b"," + value
+                continue
+            if no_body and name == b"content-length":
                 continue
             if name == b"location":
                 value = self._rewrite_location(scope, value)

@@ -568,3 +568,13 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+def test_not_modified_drops_the_length_of_the_full_page() -> None:
+    # RFC 9110 lets a 304 carry the Content-Length of the 200 it replaces;
+    # uvicorn would wait for that many body bytes and fail the response.
+    answer = b'HTTP/1.1 304 Not Modified\r\nContent-Length: 1234\r\nETag: "v1"\r\n\r\n'
+    with raw_answer(answer) as upstream:
+        start, body = call(HTTPBackend(upstream.url), [(b"host", b"public.example")])
+    assert start["status"] == 304 and body == b""
+    assert dict(start["headers"]) == {b"etag": b'"v1"'}
