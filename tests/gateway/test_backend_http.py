@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
+import ssl
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from gateway.backends import build_legacy_backend
 from gateway.backends.http import HTTPBackend
+from gateway.backends.upstream import ConnectionPool
 from gateway.settings import GatewaySettings
 from tests.gateway.test_backend_helpers import legacy_app, uvicorn_server, werkzeug_server
+from tests.gateway.upstream_servers import RawUpstream, gunicorn_upstream, read_request
 from tests.redis_server import free_port
 
 
@@ -194,55 +199,382 @@ def test_hop_by_hop_headers_are_dropped_both_ways() -> None:
     assert not names & {"connection", "x-private", "keep-alive", "proxy-authenticate", "upgrade"}
 
 
-class DropsFirstConnection:
-    """A raw upstream that closes its first connection unanswered (as a server
-    does with a kept-alive connection it just timed out), then answers 200."""
+# --- no state shared between requests ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gthread() -> Iterator[str]:
+    with gunicorn_upstream("gthread") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def sync() -> Iterator[str]:
+    with gunicorn_upstream("sync") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def via_gthread(gthread: str) -> Iterator[tuple[str, HTTPBackend]]:
+    backend = HTTPBackend(gthread, read_timeout=1.0)
+    with uvicorn_server(backend) as url:
+        yield url, backend
+
+
+def test_a_cookie_set_for_one_client_never_reaches_another(
+    via_gthread: tuple[str, HTTPBackend],
+) -> None:
+    url, _ = via_gthread
+    login = httpx.get(f"{url}/login?user=alice")
+    assert "session=alice" in login.headers["set-cookie"]
+    # A second visitor, no cookie of its own: the upstream must see none.
+    assert httpx.get(f"{url}/echo-cookie").json() == {"cookie": None}
+    assert httpx.get(f"{url}/echo-cookie", cookies={"session": "bob"}).json() == {
+        "cookie": "session=bob"
+    }
+
+
+def test_one_server_and_one_date_header_reach_the_client(
+    via_gthread: tuple[str, HTTPBackend],
+) -> None:
+    url, _ = via_gthread
+    response = httpx.get(f"{url}/hello")
+    names = [name.lower() for name, _ in response.headers.raw]
+    assert names.count(b"server") == 1 and names.count(b"date") == 1
+    assert response.headers["server"] == "uvicorn"  # the front server's, not gunicorn's
+
+
+def test_expect_is_not_forwarded(via_gthread: tuple[str, HTTPBackend]) -> None:
+    url, _ = via_gthread
+    seen = httpx.post(f"{url}/request", content=b"a=1", headers={"Expect": "100-continue"}).json()
+    assert "expect" not in seen["headers"]
+
+
+# --- connection reuse -------------------------------------------------------
+
+
+def test_keep_alive_connections_are_reused(via_gthread: tuple[str, HTTPBackend]) -> None:
+    url, backend = via_gthread
+    backend.pool.discard_idle()
+    with httpx.Client() as client:
+        ports = {client.get(f"{url}/request").json()["port"] for _ in range(20)}
+    assert len(ports) == 1, ports
+    assert backend.pool.open_connections == 1
+
+
+def test_a_server_that_closes_every_connection_gets_a_new_one_each_time(sync: str) -> None:
+    backend = HTTPBackend(sync)
+    with uvicorn_server(backend) as url, httpx.Client() as client:
+        ports = {client.get(f"{url}/request").json()["port"] for _ in range(5)}
+        assert len(ports) == 5
+        assert backend.pool.open_connections == 0
+
+
+def test_concurrent_requests_wait_for_a_free_connection(gthread: str) -> None:
+    backend = HTTPBackend(gthread, max_connections=1, connect_timeout=5)
+
+    async def burst(url: str) -> list[int]:
+        async with httpx.AsyncClient() as client:
+            responses = await asyncio.gather(*(client.get(f"{url}/slow?s=0.1") for _ in range(4)))
+        return [r.status_code for r in responses]
+
+    with uvicorn_server(backend) as url:
+        assert asyncio.run(burst(url)) == [200] * 4
+    assert backend.pool.open_connections <= 1
+
+
+def test_no_free_connection_within_the_connect_timeout_gives_504(gthread: str) -> None:
+    backend = HTTPBackend(gthread, max_connections=1, connect_timeout=0.3)
+
+    async def two(url: str) -> list[int]:
+        async with httpx.AsyncClient(timeout=10) as client:
+            slow = asyncio.create_task(client.get(f"{url}/slow?s=1.5"))
+            await asyncio.sleep(0.2)
+            waiting = await client.get(f"{url}/hello")
+            return [(await slow).status_code, waiting.status_code]
+
+    with uvicorn_server(backend) as url:
+        assert asyncio.run(two(url)) == [200, 504]
+
+
+class ClosesKeptAliveConnection:
+    """Answers the first request of a connection with keep-alive; a later
+    request on it is read and the connection closed unanswered, as a server
+    does when its keep-alive timeout fires just as a request comes in."""
 
     def __init__(self) -> None:
-        import socket
-        import threading
+        self.requests = 0
 
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.connections = 0
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        first = True
+        for _ in range(2):  # at most one answered request per connection
+            head = await read_request(reader)
+            if not head:
                 return
-            with conn:
-                self.connections += 1
-                conn.recv(65536)
-                if self.connections > 1:
-                    conn.sendall(
-                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
-                    )
-
-    def close(self) -> None:
-        self.sock.close()
+            self.requests += 1
+            if b"content-length" in head.lower():
+                await reader.readexactly(int(head.lower().split(b"content-length: ")[1][:1]))
+            if not first:
+                return  # closed unanswered
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            await writer.drain()
+            first = False
 
 
-def test_idempotent_request_is_retried_once_on_a_dropped_connection() -> None:
-    upstream = DropsFirstConnection()
-    try:
-        with uvicorn_server(HTTPBackend(f"http://127.0.0.1:{upstream.port}")) as url:
-            response = httpx.get(f"{url}/page")
+def test_idempotent_request_is_retried_once_on_a_stale_pooled_connection() -> None:
+    handler = ClosesKeptAliveConnection()
+    with RawUpstream(handler) as upstream:
+        backend = HTTPBackend(upstream.url)
+        with uvicorn_server(backend) as url, httpx.Client() as client:
+            assert client.get(f"{url}/one").text == "ok"
+            response = client.get(f"{url}/two")
         assert (response.status_code, response.text) == (200, "ok")
         assert upstream.connections == 2
-    finally:
-        upstream.close()
+        assert handler.requests == 3
 
 
 def test_request_with_a_body_is_never_retried() -> None:
-    upstream = DropsFirstConnection()
-    try:
-        with uvicorn_server(HTTPBackend(f"http://127.0.0.1:{upstream.port}")) as url:
-            response = httpx.post(f"{url}/form", content=b"a=1")
+    handler = ClosesKeptAliveConnection()
+    with RawUpstream(handler) as upstream:
+        backend = HTTPBackend(upstream.url)
+        with uvicorn_server(backend) as url, httpx.Client() as client:
+            assert client.get(f"{url}/one").text == "ok"
+            response = client.post(f"{url}/form", content=b"a=1")
         assert response.status_code == 502
         assert upstream.connections == 1
+
+
+def test_a_fresh_connection_closed_unanswered_is_not_retried() -> None:
+    # Not stale, so the request may have been what broke the upstream: sending
+    # it again could break another worker.
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+
+    with RawUpstream(hang_up) as upstream:
+        with uvicorn_server(HTTPBackend(upstream.url)) as url:
+            assert httpx.get(f"{url}/page").status_code == 502
+        assert upstream.connections == 1
+
+
+# --- streaming ----------------------------------------------------------------
+
+
+def test_chunked_upload_reaches_gunicorn(via_gthread: tuple[str, HTTPBackend]) -> None:
+    url, _ = via_gthread
+    data = os.urandom(300_000)
+    response = httpx.post(
+        f"{url}/upload", content=(data[i : i + 8192] for i in range(0, len(data), 8192))
+    )
+    assert response.json() == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def test_upload_with_content_length_reaches_gunicorn(via_gthread: tuple[str, HTTPBackend]) -> None:
+    url, _ = via_gthread
+    data = os.urandom(300_000)
+    response = httpx.post(f"{url}/upload", content=data)
+    assert response.json() == {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def test_large_streamed_response_arrives_whole(via_gthread: tuple[str, HTTPBackend]) -> None:
+    url, backend = via_gthread
+    digest = hashlib.sha256()
+    size = 0
+    with httpx.stream("GET", f"{url}/big?n=16") as response:
+        for chunk in response.iter_raw():
+            digest.update(chunk)
+            size += len(chunk)
+    expected = hashlib.sha256(b"".join(bytes([i % 251]) * 65536 for i in range(256)))
+    assert (size, digest.hexdigest()) == (16 * 1024 * 1024, expected.hexdigest())
+    assert backend.pool.idle_connections >= 1  # read to the end: kept
+
+
+def test_head_keeps_the_length_and_reuses_the_connection(
+    via_gthread: tuple[str, HTTPBackend],
+) -> None:
+    url, backend = via_gthread
+    backend.pool.discard_idle()
+    with httpx.Client() as client:
+        head = client.head(f"{url}/hello")
+        get = client.get(f"{url}/hello")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == str(len(get.content))
+    assert backend.pool.open_connections == 1
+
+
+def test_a_client_leaving_mid_download_releases_the_upstream_connection() -> None:
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(2000):  # 20 s at most; the proxy should hang up long before
+            writer.write(b"400\r\n" + b"x" * 1024 + b"\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.01)
+
+    with RawUpstream(endless) as upstream:
+        backend = HTTPBackend(upstream.url)
+        with uvicorn_server(backend) as url:
+            with httpx.stream("GET", f"{url}/endless") as response:
+                for _ in zip(range(3), response.iter_raw(), strict=False):
+                    pass
+            assert upstream.finished.wait(5), "the upstream kept streaming"
+            deadline = time.monotonic() + 5
+            while backend.pool.open_connections and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert (backend.pool.open_connections, backend.pool.idle_connections) == (0, 0)
+
+
+def test_upstream_cut_short_after_the_headers_cuts_the_client_connection() -> None:
+    async def short(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten..")
+        await writer.drain()
+
+    with (
+        RawUpstream(short) as upstream,
+        uvicorn_server(HTTPBackend(upstream.url)) as url,
+        pytest.raises(httpx.RemoteProtocolError),
+    ):
+        httpx.get(f"{url}/short")
+
+
+# --- what the upstream answers ----------------------------------------------
+
+
+def raw_answer(answer: bytes) -> RawUpstream:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer)
+        await writer.drain()
+
+    return RawUpstream(handler)
+
+
+def test_interim_1xx_answers_are_skipped() -> None:
+    answer = (
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+        b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+        b"HTTP/1.1 201 Created\r\nContent-Length: 4\r\n\r\ndone"
+    )
+    with raw_answer(answer) as upstream, uvicorn_server(HTTPBackend(upstream.url)) as url:
+        response = httpx.get(f"{url}/x")
+    assert (response.status_code, response.text) == (201, "done")
+    assert "link" not in response.headers
+
+
+def test_close_delimited_answer_is_relayed_whole() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"y" * 100_000
+    with raw_answer(answer) as upstream, uvicorn_server(HTTPBackend(upstream.url)) as url:
+        response = httpx.get(f"{url}/x")
+    assert response.content == b"y" * 100_000
+
+
+def test_oversized_upstream_headers_give_502() -> None:
+    answer = b"HTTP/1.1 200 OK\r\n" + b"X-Big: " + b"a" * 70_000 + b"\r\n\r\nok"
+    with raw_answer(answer) as upstream, uvicorn_server(HTTPBackend(upstream.url)) as url:
+        assert httpx.get(f"{url}/x").status_code == 502
+
+
+def test_garbage_from_the_upstream_gives_502() -> None:
+    garbage = raw_answer(b"SSH-2.0-OpenSSH_9.6\r\n")
+    with garbage as upstream, uvicorn_server(HTTPBackend(upstream.url)) as url:
+        assert httpx.get(f"{url}/x").status_code == 502
+
+
+def test_connect_timeout_gives_504() -> None:
+    # A listener that never accepts, its backlog full: the next SYN is dropped.
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(("127.0.0.1", port))
+            fillers.append(filler)
+        time.sleep(0.1)
+        backend = HTTPBackend(f"http://127.0.0.1:{port}", connect_timeout=0.3)
+        with uvicorn_server(backend) as url:
+            started = time.monotonic()
+            assert httpx.get(f"{url}/x", timeout=5).status_code == 504
+            assert time.monotonic() - started < 2
     finally:
-        upstream.close()
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+def test_https_upstream_is_verified_against_the_system_store(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+
+    async def hello(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"tls ok"})
+
+    with uvicorn_server(hello, ssl_certfile=str(cert), ssl_keyfile=str(key)) as plain:
+        upstream = plain.replace("http://", "https://")
+        # A self-signed certificate is not in the system store: refused.
+        with uvicorn_server(HTTPBackend(upstream)) as url:
+            assert httpx.get(f"{url}/x").status_code == 502
+        # Trusted, the same upstream answers over TLS.
+        backend = HTTPBackend(upstream)
+        backend.pool = ConnectionPool(
+            "127.0.0.1",
+            int(upstream.rsplit(":", 1)[1]),
+            ssl_context=ssl.create_default_context(cafile=str(cert)),
+        )
+        with uvicorn_server(backend) as url:
+            assert httpx.get(f"{url}/x").text == "tls ok"
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, written to ``directory``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_not_modified_drops_the_length_of_the_full_page() -> None:
+    # RFC 9110 lets a 304 carry the Content-Length of the 200 it replaces;
+    # uvicorn would wait for that many body bytes and fail the response.
+    answer = b'HTTP/1.1 304 Not Modified\r\nContent-Length: 1234\r\nETag: "v1"\r\n\r\n'
+    with raw_answer(answer) as upstream:
+        start, body = call(HTTPBackend(upstream.url), [(b"host", b"public.example")])
+    assert start["status"] == 304 and body == b""
+    assert dict(start["headers"]) == {b"etag": b'"v1"'}
