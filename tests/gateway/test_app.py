@@ -211,10 +211,11 @@ def test_uvicorn_factory_entry_point_serves(tmp_path: Path) -> None:
 
 
 class HeaderSettingBackend(EchoBackend):
-    """An app that sets the headers the gateway owns."""
+    """An app that sets the headers the gateway owns (lowercase, as ASGI requires of apps;
+    every backend of the gateway lowercases what it relays)."""
 
     async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
-        headers = [(b"x-served-by", b"me"), (b"X-Request-ID", b"other"), (b"x-app", b"1")]
+        headers = [(b"x-served-by", b"me"), (b"x-request-id", b"other"), (b"x-app", b"1")]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"ok"})
 
