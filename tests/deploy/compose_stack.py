@@ -36,10 +36,22 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 LOOPBACK_OVERRIDE = Path(__file__).with_name("compose.loopback.yml")
 ENV_EXAMPLE = ROOT / ".env.example"
 SERVICES = ("redis", "oidc", "legacy", "gateway")
-# The compose subcommands the test runs, as docs/deployment.md shows them.
+# What docs/deployment.md tells a user to run, as the tests run it
+# (tests/deploy/test_compose_config.py holds the document to these).
+ENV_SETUP = "cp .env.example .env"  # the tests write a filled copy elsewhere instead
 UP = ("up", "--build", "--detach")
 PS = ("ps",)
+STOP = ("down",)
 DOWN = ("down", "--volumes")
+HEALTH_PATH = "/_gateway/health"
+FLIP = ("auth.profile", "new")  # route and flag of the documented flip
+
+
+def flip_command(route: str, flag: str, admin_url: str) -> tuple[str, ...]:
+    """Compose arguments that flip ``route`` with the CLI inside the gateway container."""
+    return ("exec", "-T", "gateway", "migrate-gateway", "flip", route, flag, "--url", admin_url)
+
+
 HEALTHY_TIMEOUT = 120.0
 BUILD_TIMEOUT = 420.0
 _VARIABLE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$")
@@ -220,7 +232,10 @@ def compose_stack(engine: Engine, images: LocalImages, workdir: Path) -> Iterato
         stack.seconds["all healthy after up"] = time.monotonic() - start
         yield stack
     finally:
-        stack.compose(*DOWN, "--remove-orphans", "--timeout", "10", timeout=120)
+        try:
+            stack.compose(*STOP, "--timeout", "10", timeout=120)
+        finally:
+            stack.compose(*DOWN, "--remove-orphans", "--timeout", "10", timeout=120)
         if engine.started_here:
             # Earlier builds of the project image, now untagged: keep var/docker-test small.
             with contextlib.suppress(DockerError, subprocess.SubprocessError):

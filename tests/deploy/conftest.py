@@ -8,12 +8,14 @@ fails the test with the output that explains it.
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterator
+from typing import NoReturn
 
 import pytest
 
-from tests.deploy.compose_stack import ComposeStack, compose_stack
+from tests.deploy.compose_stack import ComposeStack, compose_command, compose_stack
 from tests.deploy.docker_engine import DockerUnavailable, Engine, docker_engine
 from tests.deploy.local_images import LocalImages, ensure_local_images
 
@@ -25,10 +27,19 @@ class DockerUnavailableWarning(UserWarning):
     """The deployment tests were skipped: no Docker engine could be used."""
 
 
-def skip_loudly(reason: str) -> None:
+def skip_loudly(reason: str) -> NoReturn:
     message = f"compose tests SKIPPED, nothing ran the stack: {reason}"
     warnings.warn(DockerUnavailableWarning(message), stacklevel=2)
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def compose_cli() -> list[str]:
+    """The compose command line (`docker compose` or docker-compose); no engine needed."""
+    try:
+        return compose_command(os.environ)
+    except DockerUnavailable as exc:
+        skip_loudly(str(exc))
 
 
 @pytest.fixture(scope="session")

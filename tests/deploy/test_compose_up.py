@@ -14,15 +14,16 @@ import httpx
 import pytest
 
 from gateway.settings import GatewaySettings
-from tests.deploy.compose_stack import SERVICES, ComposeStack
+from tests.deploy.compose_stack import FLIP, HEALTH_PATH, PS, SERVICES, ComposeStack, flip_command
 from tests.gateway.test_end_to_end import log_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 ADMIN_PREFIX = "/_gateway"
-# The gateway serves its admin API on GATEWAY_ADMIN_LISTEN once it knows the setting;
-# a gateway without it ignores the variable and still serves the API publicly.
+# The admin API's own listener (GATEWAY_ADMIN_LISTEN). A gateway that does not know
+# the setting yet ignores the variable and serves the admin API on the public port.
 ADMIN_LISTENER = "admin_listen" in GatewaySettings.model_fields
+GATEWAY_WORKERS = 2  # --workers of the gateway service
 WAIT = 15.0
 
 
@@ -35,20 +36,46 @@ def bearer(stack: ComposeStack) -> dict[str, str]:
     return {"Authorization": f"Bearer {stack.secrets['GATEWAY_ADMIN_TOKEN']}"}
 
 
+def flags_of_every_worker(stack: ComposeStack) -> dict[int, dict[str, str]]:
+    """The flag table each gateway worker holds: one new connection per request, so
+    that the kernel hands them to different workers, until each has answered."""
+    seen: dict[int, dict[str, str]] = {}
+    for _ in range(100):
+        response = httpx.get(
+            f"{admin_url(stack)}{ADMIN_PREFIX}/flags", headers=bearer(stack), timeout=10
+        )
+        assert response.status_code == 200, response.text
+        seen[response.json()["pid"]] = response.json()["flags"]
+        if len(seen) == GATEWAY_WORKERS:
+            return seen
+    raise AssertionError(f"only workers {sorted(seen)} answered 100 requests")
+
+
 def test_every_service_has_a_healthcheck_and_reports_healthy(stack: ComposeStack) -> None:
     assert stack.health() == dict.fromkeys(SERVICES, "healthy")
 
 
-def test_the_compose_ps_command_lists_every_service(stack: ComposeStack) -> None:
-    listing = stack.compose("ps", timeout=30)
+def test_compose_ps_shows_every_service_healthy(stack: ComposeStack) -> None:
+    listing = stack.compose(*PS, timeout=30).splitlines()
     for service in SERVICES:
-        assert f"{stack.project}_{service}_1" in listing or f"{stack.project}-{service}-1" in (
-            listing
-        )
+        rows = [row for row in listing if f"{stack.project}_{service}_1" in row
+                or f"{stack.project}-{service}-1" in row]  # fmt: skip
+        assert len(rows) == 1 and "(healthy)" in rows[0], (service, listing)
+
+
+def test_the_app_services_run_as_an_unprivileged_user(stack: ComposeStack) -> None:
+    for service in ("oidc", "legacy", "gateway"):
+        assert stack.compose("exec", "-T", service, "id", "-un", timeout=30).strip() == "app"
+
+
+def test_the_public_port_answers_health(stack: ComposeStack) -> None:
+    response = httpx.get(f"{stack.gateway_url}{HEALTH_PATH}", timeout=10)
+    assert response.status_code == 200, response.text
 
 
 def test_a_user_logged_in_on_legacy_stays_logged_in_after_a_flip(stack: ComposeStack) -> None:
     gateway = stack.gateway_url
+    route, flag = FLIP
     with httpx.Client(timeout=10) as client:
         log_in(client, gateway, "alice")
         on_legacy = client.get(f"{gateway}/profile")
@@ -56,42 +83,39 @@ def test_a_user_logged_in_on_legacy_stays_logged_in_after_a_flip(stack: ComposeS
         assert on_legacy.headers["x-served-by"] == "legacy"
         assert "alice" in on_legacy.text
 
-        flipped = httpx.put(
-            f"{admin_url(stack)}{ADMIN_PREFIX}/flags/auth.profile",
-            json={"flag": "new"},
-            headers=bearer(stack),
-            timeout=10,
-        )
-        assert flipped.status_code == 200, flipped.text
+        # As docs/deployment.md shows: the CLI in the gateway container, its token.
+        stack.compose(*flip_command(route, flag, admin_url(stack)), timeout=60)
 
-        # Both gunicorn workers of the gateway hear of the flip through Redis.
+        # Every gunicorn worker of the gateway hears of the flip through Redis.
         deadline = time.monotonic() + WAIT
-        served_by = []
-        while len(served_by) < 10 or served_by[-10:] != ["new"] * 10:
-            on_new = client.get(f"{gateway}/profile")
-            served_by.append(on_new.headers.get("x-served-by", "?"))
-            assert time.monotonic() < deadline, f"still served by {served_by[-10:]}"
+        while True:
+            workers = flags_of_every_worker(stack)
+            if all(flags.get(route) == flag for flags in workers.values()):
+                break
+            assert time.monotonic() < deadline, f"workers' flags: {workers}"
+            time.sleep(0.2)
+
+        on_new = client.get(f"{gateway}/profile")
         assert on_new.status_code == 200, on_new.text
+        assert on_new.headers["x-served-by"] == "new"
         assert "alice" in on_new.text
 
 
 def test_the_admin_api_refuses_a_request_without_the_token(stack: ComposeStack) -> None:
     response = httpx.put(
-        f"{admin_url(stack)}{ADMIN_PREFIX}/flags/auth.profile", json={"flag": "new"}, timeout=10
+        f"{admin_url(stack)}{ADMIN_PREFIX}/flags/{FLIP[0]}", json={"flag": "new"}, timeout=10
     )
     assert response.status_code == 401, response.text
 
 
 @pytest.mark.skipif(not ADMIN_LISTENER, reason="the gateway has no admin_listen setting yet")
-def test_the_public_port_answers_health_but_not_the_admin_api(stack: ComposeStack) -> None:
-    public = stack.gateway_url
-    assert httpx.get(f"{public}{ADMIN_PREFIX}/health", timeout=10).status_code == 200
-    flags = httpx.get(f"{public}{ADMIN_PREFIX}/flags", headers=bearer(stack), timeout=10)
-    assert flags.status_code == 404, flags.text
-    on_listener = httpx.get(
-        f"{stack.admin_listener_url}{ADMIN_PREFIX}/flags", headers=bearer(stack), timeout=10
-    )
-    assert on_listener.status_code == 200, on_listener.text
+def test_the_admin_api_answers_on_its_listener_and_not_on_the_public_port(
+    stack: ComposeStack,
+) -> None:
+    public = httpx.get(f"{stack.gateway_url}{ADMIN_PREFIX}/flags", headers=bearer(stack))
+    assert public.status_code == 404, public.text
+    listener = httpx.get(f"{stack.admin_listener_url}{ADMIN_PREFIX}/flags", headers=bearer(stack))
+    assert listener.status_code == 200, listener.text
 
 
 def test_sessions_outlive_the_redis_container(stack: ComposeStack) -> None:
