@@ -9,22 +9,28 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+RUN useradd --create-home --uid 1000 app \
+    && mkdir -p /data \
+    && chown app /data
+
+WORKDIR /app
+# Dependencies first, as pyproject.toml declares them: this layer is rebuilt only
+# when pyproject.toml changes, not on every change to the code.
+COPY pyproject.toml README.md ./
+RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
+        > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
 # The project as `pip install .` sees it, and the reference apps the services import
 # from /app (the working directory). Every top-level package of the repository that
 # pyproject ships or a compose service imports has its line here:
 # tests/gateway/test_compose.py fails naming any one that is missing.
-WORKDIR /app
-COPY pyproject.toml README.md ./
 COPY shared_session ./shared_session
 COPY gateway ./gateway
 COPY notes_core ./notes_core
 COPY legacy_flask ./legacy_flask
 COPY new_fastapi ./new_fastapi
-RUN pip install . \
-    && rm -rf build ./*.egg-info \
-    && useradd --create-home --uid 1000 app \
-    && mkdir -p /data \
-    && chown app /data
+RUN pip install --no-deps . && rm -rf build ./*.egg-info
 
 USER app
 # Notes database and the gateway's flag cache, shared by legacy and gateway.

@@ -139,7 +139,7 @@ def test_the_base_image_is_a_build_argument_defaulting_to_the_official_python() 
     assert DOCKERFILE.index("ARG BASE_IMAGE=python:3.12-slim") < DOCKERFILE.index(
         "FROM ${BASE_IMAGE}"
     )
-    assert "pip install ." in DOCKERFILE
+    assert "pip install --no-deps ." in DOCKERFILE
 
 
 def test_the_redis_image_comes_from_the_environment_defaulting_to_the_official_one() -> None:
