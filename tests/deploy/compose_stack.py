@@ -3,7 +3,7 @@
 ``compose_stack(engine, images, workdir)`` builds the project image from the real
 Dockerfile (``up --build``, with the local Python base as BASE_IMAGE), starts every
 service, waits until each reports healthy and yields a :class:`ComposeStack`; on
-exit it runs ``down --volumes`` whatever happened. Secrets come from an env file
+exit it runs ``down`` and ``down --volumes`` whatever happened. Secrets come from an env file
 made from .env.example, its empty values filled with random ones, as a user would.
 
 Compose itself merges the two files and interpolates (``config``); the one change
@@ -46,15 +46,14 @@ DOWN = ("down", "--volumes")
 HEALTH_PATH = "/_gateway/health"
 FLIP = ("auth.profile", "new")  # route and flag of the documented flip
 
+HEALTHY_TIMEOUT = 120.0
+BUILD_TIMEOUT = 420.0
+_VARIABLE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$")
+
 
 def flip_command(route: str, flag: str, admin_url: str) -> tuple[str, ...]:
     """Compose arguments that flip ``route`` with the CLI inside the gateway container."""
     return ("exec", "-T", "gateway", "migrate-gateway", "flip", route, flag, "--url", admin_url)
-
-
-HEALTHY_TIMEOUT = 120.0
-BUILD_TIMEOUT = 420.0
-_VARIABLE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$")
 
 
 @dataclass(frozen=True)
