@@ -47,15 +47,23 @@ class UrlBuildError(FlaskCompatError, BuildError):
         *,
         new_reason: str,
         legacy_reason: str,
+        known: bool,
     ) -> None:
         # No adapter: BuildError's close-match suggestion looks at one map; this names both.
         super().__init__(endpoint, dict(values), method, None)
         self.new_reason = new_reason
         self.legacy_reason = legacy_reason
+        self.known = known
 
     def __str__(self) -> str:
+        given = ", ".join(f"{key}={value!r}" for key, value in self.values.items())
+        advice = (
+            "Pass the values its rule needs."
+            if self.known
+            else f"Name the FastAPI route after the Flask endpoint (name={self.endpoint!r}) "
+            "or check the spelling."
+        )
         return (
-            f"url_for({self.endpoint!r}) cannot build a URL: {self.new_reason}, and "
-            f"{self.legacy_reason}. Name the FastAPI route after the Flask endpoint "
-            f"(name={self.endpoint!r}), check the spelling, or pass the values the rule needs."
+            f"url_for({self.endpoint!r}{', ' if given else ''}{given}) cannot build a URL: "
+            f"{self.new_reason}, and {self.legacy_reason}. {advice}"
         )

@@ -9,15 +9,19 @@ blueprints come out as Flask routes them.
 from __future__ import annotations
 
 import logging
+import mimetypes
+import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
 from flask.sansio.scaffold import Scaffold
 from starlette.applications import Starlette
-from starlette.responses import PlainTextResponse
-from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp
+from starlette.responses import PlainTextResponse, Response
+from starlette.staticfiles import PathLike, StaticFiles
+from starlette.types import ASGIApp, Scope
+from werkzeug.utils import get_content_type
 
 log = logging.getLogger("flask_compat")
 
@@ -53,6 +57,32 @@ def static_folders(flask_app: Flask) -> list[StaticFolder]:
     return found
 
 
+class FlaskStaticFiles(StaticFiles):
+    """Starlette's ``StaticFiles`` with the two headers Flask's static view sets differently:
+    ``Content-Type`` with a charset for text-like types (``image/svg+xml; charset=utf-8``)
+    and ``Cache-Control`` from ``SEND_FILE_MAX_AGE_DEFAULT`` (``no-cache`` when None)."""
+
+    def __init__(self, *, directory: Path, max_age: int | timedelta | None) -> None:
+        super().__init__(directory=directory)
+        if isinstance(max_age, timedelta):
+            max_age = int(max_age.total_seconds())
+        self.cache_control = f"public, max-age={max_age}" if max_age else "no-cache"
+
+    def file_response(
+        self,
+        full_path: PathLike,
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        if status_code == 200 and "content-type" in response.headers:
+            mimetype = mimetypes.guess_type(str(full_path))[0] or "application/octet-stream"
+            response.headers["content-type"] = get_content_type(mimetype, "utf-8")
+        response.headers["cache-control"] = self.cache_control
+        return response
+
+
 def _not_found() -> ASGIApp:
     # Flask keeps the static rule for a folder that does not exist and answers 404.
     return PlainTextResponse("Not Found", status_code=404)
@@ -74,8 +104,11 @@ def mount_static_folders(app: Starlette, flask_app: Flask) -> list[StaticFolder]
                 folder.folder,
             )
             continue
+        max_age = flask_app.config.get("SEND_FILE_MAX_AGE_DEFAULT")
         files: ASGIApp = (
-            StaticFiles(directory=folder.folder) if folder.folder.is_dir() else _not_found()
+            FlaskStaticFiles(directory=folder.folder, max_age=max_age)
+            if folder.folder.is_dir()
+            else _not_found()
         )
         app.mount(folder.url_prefix, files, name=folder.endpoint)
         mounted.append(folder)

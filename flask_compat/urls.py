@@ -49,7 +49,22 @@ class StarletteConverter(BaseConverter):
         return self.convertor.convert(value)
 
     def to_url(self, value: Any) -> str:
-        return quote(self.convertor.to_string(value), safe=_PATH_SAFE)
+        try:
+            text = self.convertor.to_string(value)
+        except AssertionError:
+            # Starlette refuses "/" in a str part and negative ints; Flask builds such a
+            # URL anyway (it just does not route back), so the page renders the same.
+            text = str(value)
+        return quote(text, safe=_PATH_SAFE)
+
+
+class PortedRule(Rule):
+    """A Werkzeug rule made from a FastAPI route; ``source_path`` is the route's own path
+    (``/post/{id:int}``), for messages."""
+
+    def __init__(self, string: str, *, source_path: str, **kwargs: Any) -> None:
+        super().__init__(string, **kwargs)
+        self.source_path = source_path
 
 
 def _converter_class(convertor: Convertor[Any]) -> type[StarletteConverter]:
@@ -79,10 +94,10 @@ def _original(route: Any) -> Any:
 _Registry = dict[int, tuple[str, Convertor[Any]]]
 
 
-def _rule_strings(
+def _rules(
     routes: Iterable[Any], registry: _Registry, prefix: str, name_prefix: str, depth: int
-) -> Iterator[tuple[str, str, frozenset[str] | None, bool]]:
-    """(rule, endpoint, methods, websocket) for every named route under ``routes``."""
+) -> Iterator[PortedRule]:
+    """A rule for every named route under ``routes``."""
     for route in _route_contexts(routes):
         original = _original(route)
         name, path = getattr(route, "name", None), getattr(route, "path", None)
@@ -91,12 +106,16 @@ def _rule_strings(
         if isinstance(original, Mount):
             sub_routes = getattr(original, "routes", None) or []
             if sub_routes and depth < _MAX_MOUNT_DEPTH:
-                yield from _rule_strings(
+                yield from _rules(
                     sub_routes, registry, prefix + path, f"{name_prefix}{name}:", depth + 1
                 )
             # A static folder takes Flask's `filename=`; any other mount Starlette's `path=`.
             param = "filename" if isinstance(original.app, StaticFiles) else "path"
-            yield f"{prefix}{path}/<path:{param}>", f"{name_prefix}{name}", None, False
+            yield PortedRule(
+                f"{prefix}{path}/<path:{param}>",
+                endpoint=f"{name_prefix}{name}",
+                source_path=f"{prefix}{path}/{{{param}:path}}",
+            )
             continue
         path_format = getattr(route, "path_format", None)
         if not path_format or "<" in path_format or ">" in path_format:
@@ -104,8 +123,13 @@ def _rule_strings(
         convertors: Mapping[str, Convertor[Any]] = getattr(route, "param_convertors", {}) or {}
         methods = getattr(route, "methods", None)
         websocket = type(original).__name__ in ("WebSocketRoute", "APIWebSocketRoute")
-        rule = _werkzeug_rule(prefix + path_format, convertors, registry)
-        yield rule, f"{name_prefix}{name}", frozenset(methods) if methods else None, websocket
+        yield PortedRule(
+            _werkzeug_rule(prefix + path_format, convertors, registry),
+            endpoint=f"{name_prefix}{name}",
+            methods=methods or None,
+            websocket=websocket,
+            source_path=prefix + path,
+        )
 
 
 def _werkzeug_rule(
@@ -128,11 +152,12 @@ def routes_map(app: Starlette) -> Map:
     Starlette); routes without a name are left out.
     """
     registry: _Registry = {}
-    rows = list(_rule_strings(app.routes, registry, "", "", 0))
+    rules = list(_rules(app.routes, registry, "", "", 0))
     converters = {name: _converter_class(convertor) for name, convertor in registry.values()}
+    # Converters first: a Map resolves them when a rule is added.
     url_map = Map(converters=converters, strict_slashes=False)
-    for rule, endpoint, methods, websocket in rows:
-        url_map.add(Rule(rule, endpoint=endpoint, methods=methods, websocket=websocket))
+    for rule in rules:
+        url_map.add(rule)
     return url_map
 
 
@@ -191,7 +216,8 @@ def _has_endpoint(url_map: Map, endpoint: str) -> bool:
 
 
 def _describe(url_map: Map, endpoint: str) -> str:
-    return ", ".join(sorted({rule.rule for rule in url_map.iter_rules(endpoint)}))
+    paths = {getattr(rule, "source_path", rule.rule) for rule in url_map.iter_rules(endpoint)}
+    return ", ".join(sorted(paths))
 
 
 def build_url(state: RequestState, endpoint: str, values: dict[str, Any]) -> str:
@@ -242,9 +268,10 @@ def _build_legacy(
     new_error: BuildError,
 ) -> str:
     routes = state.compat.routes
+    known = routes.has_endpoint(name)
     new_reason = (
-        f"the FastAPI route {name!r} ({_describe(routes.map(), name)}) does not take these values"
-        if routes.has_endpoint(name)
+        f"the FastAPI route {name!r} ({_describe(routes.map(), name)}) does not fit these values"
+        if known
         else f"the FastAPI app has no route named {name!r}"
     )
     flask_app = state.compat.flask_app
@@ -254,6 +281,7 @@ def _build_legacy(
     elif not _has_endpoint(flask_app.url_map, endpoint):
         legacy_reason = f"the Flask app's url_map has no endpoint {endpoint!r}"
     else:
+        known = True
         try:
             return adapter.build(
                 endpoint, values, method=method, url_scheme=scheme, force_external=external
@@ -261,10 +289,10 @@ def _build_legacy(
         except BuildError:
             legacy_reason = (
                 f"the Flask rule for {endpoint!r} ({_describe(flask_app.url_map, endpoint)}) "
-                "does not take these values"
+                "does not fit these values"
             )
     error = UrlBuildError(
-        endpoint, values, method, new_reason=new_reason, legacy_reason=legacy_reason
+        endpoint, values, method, new_reason=new_reason, legacy_reason=legacy_reason, known=known
     )
     # Flask's url_build_error_handlers get their say, as in Flask's url_for.
     for handler in flask_app.url_build_error_handlers:
