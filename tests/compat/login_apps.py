@@ -1,8 +1,6 @@
 """A Flask app using the real Flask-Login on the shared session, and a FastAPI app using
 flask_compat.login on the same session: the pair the login tests drive with one browser."""
 
-from __future__ import annotations
-
 from dataclasses import dataclass
 from typing import Annotated, Any
 
