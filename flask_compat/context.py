@@ -13,6 +13,8 @@ import sys
 from typing import Any
 
 from starlette.types import Scope
+from werkzeug.exceptions import BadRequest
+from werkzeug.routing import Map, MapAdapter
 
 SCOPE_KEY = "flask_compat.scope"
 
@@ -73,3 +75,28 @@ def environ_from_scope(scope: Scope) -> dict[str, Any]:
         else:
             environ[key] = value
     return environ
+
+
+def bind_map(url_map: Map, environ: dict[str, Any], server_name: str | None = None) -> MapAdapter:
+    """``url_map`` bound to a request as Flask binds it (default subdomain).
+
+    A Host Werkzeug rejects (a label over 63 characters) binds without a host
+    instead of failing: relative URLs do not need one, so a page (an error
+    page, say) still renders.
+    """
+    subdomain = url_map.default_subdomain or ""
+    try:
+        return url_map.bind_to_environ(environ, server_name=server_name, subdomain=subdomain)
+    except BadRequest:
+        return hostless_map(url_map, environ)
+
+
+def hostless_map(url_map: Map, environ: dict[str, Any]) -> MapAdapter:
+    """``url_map`` bound to the request's root path and scheme, with an empty host."""
+    return url_map.bind(
+        "",
+        script_name=environ.get("SCRIPT_NAME") or "/",
+        subdomain=url_map.default_subdomain or "",
+        url_scheme=environ.get("wsgi.url_scheme", "http"),
+        default_method=environ.get("REQUEST_METHOD", "GET"),
+    )

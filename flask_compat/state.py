@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 from werkzeug.routing import MapAdapter, Rule
 
-from flask_compat.context import environ_from_scope
+from flask_compat.context import environ_from_scope, hostless_map
 from flask_compat.errors import NotInstalled, OutsideRequest
 from flask_compat.session import FlaskSessionView, scope_session
 
@@ -72,10 +72,14 @@ class RequestState:
             self._new_adapter = self.compat.routes.bind(self.environ(), self.compat.flask_app)
         return self._new_adapter
 
-    def legacy_url_adapter(self) -> MapAdapter | None:
-        """The Flask app's ``url_map`` bound as Flask binds it for this request (None when
-        Flask refuses the request's host, e.g. with TRUSTED_HOSTS)."""
-        return self.flask_request_context().url_adapter
+    def legacy_url_adapter(self) -> MapAdapter:
+        """The Flask app's ``url_map`` bound as Flask binds it for this request."""
+        adapter = self.flask_request_context().url_adapter
+        if adapter is None:
+            # Flask refused the Host (malformed, or not in TRUSTED_HOSTS) and would answer
+            # 400; FastAPI serves this request, and relative URLs need no host.
+            adapter = hostless_map(self.compat.flask_app.url_map, self.environ())
+        return adapter
 
     def flask_request_context(self) -> RequestContext:
         """Flask's request context for this request, sharing its session (built once)."""

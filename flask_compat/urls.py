@@ -24,7 +24,7 @@ from starlette.routing import Host, Mount
 from starlette.staticfiles import StaticFiles
 from werkzeug.routing import BaseConverter, BuildError, Map, MapAdapter, Rule
 
-from flask_compat.context import scope_root_path
+from flask_compat.context import bind_map, scope_root_path
 from flask_compat.errors import UrlBuildError
 from flask_compat.state import RequestState, current_state, state_for
 
@@ -192,8 +192,7 @@ class NewAppRoutes:
     def bind(self, environ: dict[str, Any], flask_app: Flask) -> MapAdapter:
         """The map bound to a request's environ, as Flask binds its own ``url_map``
         (``SERVER_NAME`` from the Flask config, default subdomain)."""
-        server_name = flask_app.config.get("SERVER_NAME")
-        return self.map().bind_to_environ(environ, server_name=server_name, subdomain="")
+        return bind_map(self.map(), environ, flask_app.config.get("SERVER_NAME"))
 
     def has_endpoint(self, endpoint: str) -> bool:
         """True if a route of the FastAPI app is named ``endpoint``."""
@@ -276,9 +275,7 @@ def _build_legacy(
     )
     flask_app = state.compat.flask_app
     adapter = state.legacy_url_adapter()
-    if adapter is None:
-        legacy_reason = "the Flask app refused this request's host, so its url_map was not tried"
-    elif not _has_endpoint(flask_app.url_map, endpoint):
+    if not _has_endpoint(flask_app.url_map, endpoint):
         legacy_reason = f"the Flask app's url_map has no endpoint {endpoint!r}"
     else:
         known = True

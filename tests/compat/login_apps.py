@@ -17,7 +17,7 @@ from flask_login import (
     logout_user,
 )
 
-from flask_compat import FlaskCompat
+from flask_compat import FlaskCompat, render_template_string
 from flask_compat.login import FlaskLogin, bridge_flask_login
 from shared_session import SessionMiddleware, SessionSettings, install_flask_session
 
@@ -120,6 +120,13 @@ def create_fastapi(flask_app: Flask, settings: SessionSettings) -> FastAPI:
         remember = form.get("remember") == "1"
         login.login_user(request, str(form["id"]), remember=remember, response=response)
         return response
+
+    @app.get("/greeting")
+    def greeting(request: Request) -> Response:
+        # Flask-Login's own context processor (current_user) runs inside the compat render.
+        return render_template_string(
+            request, "{{ current_user.name if current_user.is_authenticated else 'stranger' }}"
+        )
 
     @app.get("/logout")
     def logout(request: Request) -> Response:

@@ -85,6 +85,12 @@ def test_a_flask_login_is_seen_by_fastapi(browser: Browser) -> None:
     assert browser.get("fastapi", "/private").text == "private for ada"
 
 
+def test_templates_rendered_from_fastapi_see_flask_logins_current_user(browser: Browser) -> None:
+    assert browser.get("fastapi", "/greeting").text == "stranger"
+    browser.post("flask", "/login", data={"id": "2"})
+    assert browser.get("fastapi", "/greeting").text == "grace"
+
+
 def test_a_fastapi_login_is_seen_by_flask(browser: Browser) -> None:
     browser.post("fastapi", "/fastapi-login", data={"id": "2"})
     assert browser.get("flask", "/whoami").text == "grace|fresh=True"

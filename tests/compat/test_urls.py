@@ -210,3 +210,19 @@ def test_mounted_sub_app_routes_use_starlette_names() -> None:
 
     app.mount("/sub", sub, name="sub")
     assert url_for(fastapi_request(app), "sub:page", n=2) == "/sub/page/2"
+
+
+@pytest.mark.parametrize("host", ["a" * 64 + ".example", "bad host", ""])
+def test_a_host_werkzeug_rejects_still_gets_relative_urls(host: str) -> None:
+    app = make_fastapi(make_flask())
+    request = fastapi_request(app)
+    request.scope["headers"] = [(b"host", host.encode())]
+    assert url_for(request, "shop.item", item_id=1) == "/shop/item/1"
+    assert url_for(request, "legacy_only", slug="s") == "/legacy-only/s"
+
+
+def test_a_host_flask_does_not_trust_still_gets_relative_legacy_urls() -> None:
+    flask_app = make_flask()
+    flask_app.config["TRUSTED_HOSTS"] = ["trusted.example"]
+    app = make_fastapi(flask_app)
+    assert url_for(fastapi_request(app), "legacy_only", slug="s") == "/legacy-only/s"
