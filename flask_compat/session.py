@@ -39,14 +39,24 @@ class MissingSession(dict[str, Any]):
     __setitem__ = __delitem__ = setdefault = update = pop = popitem = clear = _refuse
 
 
-def scope_session(scope: Scope) -> MutableMapping[str, Any]:
-    """The request's session (``request.session``), or a read-only empty one if none is set up."""
+def raw_session(scope: Scope) -> MutableMapping[str, Any]:
+    """The request's session without marking it accessed (a read-only empty one if none)."""
     session = scope.get("session")
-    if session is None:
-        return MissingSession()
-    if hasattr(session, "mark_accessed"):
-        # As request.session does: reading the session makes the response vary on Cookie.
-        session.mark_accessed()
+    return MissingSession() if session is None else session
+
+
+def mark_accessed(session: MutableMapping[str, Any]) -> None:
+    """Mark ``session`` accessed, as ``request.session`` does: the response then varies on
+    Cookie (and the store refreshes the session)."""
+    mark = getattr(session, "mark_accessed", None)
+    if callable(mark):
+        mark()
+
+
+def scope_session(scope: Scope) -> MutableMapping[str, Any]:
+    """The request's session (``request.session``), marked accessed."""
+    session = raw_session(scope)
+    mark_accessed(session)
     return session
 
 
@@ -57,6 +67,17 @@ class FlaskSessionView(SessionMixin):
 
     def __init__(self, session: MutableMapping[str, Any]) -> None:
         self.session = session
+
+    @property  # type: ignore[override]
+    def accessed(self) -> bool:
+        return bool(getattr(self.session, "accessed", True))
+
+    @accessed.setter
+    def accessed(self, value: bool) -> None:
+        # Flask sets this when Flask code touches flask.session; only then does the
+        # response vary on Cookie, as in Flask.
+        if value:
+            mark_accessed(self.session)
 
     def __getitem__(self, key: str) -> Any:
         return self.session[key]

@@ -20,7 +20,7 @@ from werkzeug.routing import MapAdapter, Rule
 
 from flask_compat.context import environ_from_scope, hostless_map
 from flask_compat.errors import NotInstalled, OutsideRequest
-from flask_compat.session import FlaskSessionView, scope_session
+from flask_compat.session import FlaskSessionView, raw_session
 
 if TYPE_CHECKING:
     from flask_compat.compat import FlaskCompat
@@ -84,7 +84,7 @@ class RequestState:
     def flask_request_context(self) -> RequestContext:
         """Flask's request context for this request, sharing its session (built once)."""
         if self._flask_ctx is None:
-            session = FlaskSessionView(scope_session(self.scope))
+            session = FlaskSessionView(raw_session(self.scope))
             # RequestContext takes the session directly, so Flask never opens one of its own.
             self._flask_ctx = RequestContext(self.compat.flask_app, self.environ(), session=session)
         return self._flask_ctx

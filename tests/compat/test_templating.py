@@ -20,6 +20,7 @@ from flask_compat import (
     render_template,
     render_template_string,
 )
+from shared_session import SessionMiddleware, SessionSettings
 from tests.compat.browser import Browser, in_process
 
 PORTED_PAGES = ["/", "/post/1", "/post/2", "/admin/"]
@@ -169,3 +170,28 @@ def test_the_response_keeps_template_and_context(fastapi_app: FastAPI) -> None:
         assert client.get("/teapot").status_code == 418
     assert captured[0].template.name == "notice.html"
     assert captured[0].context["answer"] == 42
+
+
+@pytest.mark.parametrize(
+    ("source", "varies"),
+    [
+        ("{{ 1 + 1 }}", False),
+        ("{{ session.get('theme') }}", True),
+        ("{{ get_flashed_messages() }}", True),
+    ],
+)
+def test_the_response_varies_on_cookie_only_if_the_session_was_read(
+    session_settings: SessionSettings, source: str, varies: bool
+) -> None:
+    # As in Flask: Vary: Cookie exactly when the page depends on the session.
+    flask_app = Flask(__name__)
+    app = FastAPI()
+    FlaskCompat(flask_app).install(app)
+    app.add_middleware(SessionMiddleware, settings=session_settings)
+
+    @app.get("/")
+    def page(request: Request) -> Response:
+        return render_template_string(request, source)
+
+    with TestClient(app) as client:
+        assert ("vary" in client.get("/").headers) is varies
