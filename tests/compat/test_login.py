@@ -217,3 +217,14 @@ def test_session_protection_is_checked_as_flask_login_checks_it(
         # Both apps agree afterwards, from the original browser too.
         for other in SIDES:
             assert browser.get(other, "/whoami").text == expected
+
+
+def test_the_remember_cookie_settings_come_from_the_flask_config(
+    settings_: SessionSettings,
+) -> None:
+    with open_browser(settings_, REMEMBER_COOKIE_NAME="stay_in") as browser:
+        browser.post("fastapi", "/fastapi-login", data={"id": "1", "remember": "1"})
+        assert "stay_in" in browser.cookies and "remember_token" not in browser.cookies
+        browser.get("fastapi", "/logout")
+        assert "stay_in" not in browser.cookies
+        assert browser.get("flask", "/whoami").text == "anonymous|fresh=False"

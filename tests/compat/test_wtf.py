@@ -165,3 +165,19 @@ def test_safe_methods_and_disabled_csrf_are_not_checked(session_settings: Sessio
     flask_app = create_flask(session_settings, WTF_CSRF_ENABLED=False)
     with in_process(flask_app, create_fastapi(flask_app, session_settings)) as browser:
         assert browser.post("fastapi", "/create", data={"title": "x"}).status_code == 200
+
+
+def test_the_field_name_comes_from_the_flask_config(session_settings: SessionSettings) -> None:
+    flask_app = create_flask(session_settings, WTF_CSRF_FIELD_NAME="xsrf")
+    with in_process(flask_app, create_fastapi(flask_app, session_settings)) as browser:
+        issued = {
+            "flask": form_token(browser, "flask"),
+            "fastapi": browser.get("fastapi", "/form").headers["x-python-token"],
+        }
+        for issuer, checker in (("flask", "fastapi"), ("fastapi", "flask")):
+            headers = {"X-CSRFToken": issued[issuer]}
+            answer = browser.post(checker, "/create", headers=headers, data={"title": "x"})
+            assert answer.status_code == 200, (issuer, checker, answer.text)
+        # The raw token sits under the configured name: the default one is refused.
+        answer = browser.post("fastapi", "/create", data={"csrf_token": issued["flask"]})
+        assert answer.status_code == 400
