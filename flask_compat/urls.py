@@ -17,10 +17,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from fastapi.routing import iter_route_contexts
 from flask import Flask
 from starlette.convertors import Convertor
 from starlette.requests import Request
-from starlette.routing import Host, Mount
+from starlette.routing import Host, Mount, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from werkzeug.routing import BaseConverter, BuildError, Map, MapAdapter, Rule
 
@@ -77,12 +78,8 @@ def _converter_class(convertor: Convertor[Any]) -> type[StarletteConverter]:
 
 
 def _route_contexts(routes: Iterable[Any]) -> Iterator[Any]:
-    # FastAPI 0.16x keeps included routers lazy: walk them with its own iterator.
-    try:
-        from fastapi.routing import iter_route_contexts
-    except ImportError:  # plain Starlette
-        yield from routes
-        return
+    # FastAPI 0.16x keeps included routers lazy: walk them with its own iterator
+    # (it yields plain Starlette routes unchanged).
     yield from iter_route_contexts(list(routes))
 
 
@@ -122,7 +119,7 @@ def _rules(
             continue  # Werkzeug's rule syntax has no escape for < and >
         convertors: Mapping[str, Convertor[Any]] = getattr(route, "param_convertors", {}) or {}
         methods = getattr(route, "methods", None)
-        websocket = type(original).__name__ in ("WebSocketRoute", "APIWebSocketRoute")
+        websocket = isinstance(original, WebSocketRoute)
         yield PortedRule(
             _werkzeug_rule(prefix + path_format, convertors, registry),
             endpoint=f"{name_prefix}{name}",

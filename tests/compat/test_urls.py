@@ -226,3 +226,12 @@ def test_a_host_flask_does_not_trust_still_gets_relative_legacy_urls() -> None:
     flask_app.config["TRUSTED_HOSTS"] = ["trusted.example"]
     app = make_fastapi(flask_app)
     assert url_for(fastapi_request(app), "legacy_only", slug="s") == "/legacy-only/s"
+
+
+def test_websocket_routes_build_websocket_urls_as_flask_does() -> None:
+    app = make_fastapi(make_flask())
+
+    @app.websocket("/live/{room}", name="live")
+    async def live(websocket: Any, room: str) -> None: ...
+
+    assert url_for(fastapi_request(app), "live", room="a") == "ws://example.org/live/a"
