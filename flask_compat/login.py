@@ -260,8 +260,10 @@ class FlaskLogin:
         config = self.flask_app.config
         if duration is None:
             configured = config.get("REMEMBER_COOKIE_DURATION", COOKIE_DURATION)
-            duration = timedelta(seconds=configured) if isinstance(configured, int) else configured
-        assert duration is not None
+            # Flask-Login accepts seconds or a timedelta.
+            duration = (
+                configured if isinstance(configured, timedelta) else timedelta(seconds=configured)
+            )
         response.set_cookie(
             config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME),
             encode_remember_cookie(user_id, config["SECRET_KEY"]),
