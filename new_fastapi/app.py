@@ -6,16 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
 
-# The only things new_fastapi takes from legacy_flask: the template and static
-# folders (one copy on disk) and the Jinja filters.
-from legacy_flask.assets import STATIC_FOLDER, TEMPLATE_FOLDERS
 from new_fastapi.body_limit import BodySizeLimitMiddleware
 from new_fastapi.errors import register_error_handlers
 from new_fastapi.oidc import init_oidc
 from new_fastapi.routers import api, auth, webapp
-from new_fastapi.templating import flask_templates
+from new_fastapi.templating import install_templates
 from notes_core.notes import NotesStore
 from notes_core.settings import load_settings
 from shared_session import SessionMiddleware, SessionSettings
@@ -36,14 +32,14 @@ def create_app(
     )
     app.state.settings = settings
     app.state.notes_store = store
-    app.state.templates = flask_templates(TEMPLATE_FOLDERS)
     app.state.oauth = init_oidc(settings)
 
     register_error_handlers(app)
     app.include_router(webapp.router)
     app.include_router(auth.router)
     app.include_router(api.router)
-    app.mount("/static", StaticFiles(directory=STATIC_FOLDER), name="static")
+    # legacy_flask's templates, static folder and filters, through flask_compat.
+    install_templates(app)
 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_content_length)
     app.add_middleware(

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from new_fastapi.templating import app_root_path, flask_url_for, render_template
+from flask_compat import render_template, root_path, url_for
 from notes_core.errors import error_payload, error_template
 
 API_PREFIX = "/api/"
@@ -22,7 +22,7 @@ class LoginRequired(Exception):
 
 def is_api_request(request: Request) -> bool:
     """True for paths under /api/ (below the root path), which get JSON errors."""
-    path = request.url.path.removeprefix(app_root_path(request))
+    path = request.url.path.removeprefix(root_path(request))
     return path.startswith(API_PREFIX)
 
 
@@ -38,7 +38,10 @@ def error_response(
         "title": http_status.phrase,
         "detail": detail or http_status.description,
     }
-    return render_template(request, error_template(status), context, status, headers=headers)
+    response = render_template(request, error_template(status), **context)
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
 
 
 async def handle_http_error(request: Request, error: Exception) -> Response:
@@ -55,7 +58,7 @@ async def handle_login_required(request: Request, error: Exception) -> Response:
     """Anonymous user on a protected route."""
     if is_api_request(request):
         return error_response(request, 401, "Log in first: this endpoint needs a session.")
-    return RedirectResponse(flask_url_for(request, "auth.login"), 302)
+    return RedirectResponse(url_for(request, "auth.login"), 302)
 
 
 async def handle_unexpected_error(request: Request, error: Exception) -> Response:

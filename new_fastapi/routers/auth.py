@@ -6,6 +6,7 @@ from authlib.integrations.base_client import OAuthError
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
+from flask_compat import render_template, url_for
 from new_fastapi.access import ID_TOKEN_KEY, USER_KEY, current_user
 from new_fastapi.dependencies import UserSub
 from new_fastapi.oidc import (
@@ -15,7 +16,6 @@ from new_fastapi.oidc import (
     oidc_client,
 )
 from new_fastapi.routes import FlaskStyleRoute
-from new_fastapi.templating import flask_url_for, render_template
 from shared_session import flash
 
 router = APIRouter(route_class=FlaskStyleRoute)
@@ -24,7 +24,7 @@ router = APIRouter(route_class=FlaskStyleRoute)
 @router.get("/login", name="auth.login")
 async def login(request: Request) -> Response:
     """Send the browser to the provider; it comes back to /callback."""
-    redirect_uri = flask_url_for(request, "auth.callback", _external=True)
+    redirect_uri = url_for(request, "auth.callback", _external=True)
     try:
         return await oidc_client(request).authorize_redirect(request, redirect_uri)
     except ProviderHTTPError as error:
@@ -48,7 +48,7 @@ async def callback(request: Request) -> Response:
     request.session[ID_TOKEN_KEY] = token.get("id_token")
     user = current_user(request) or {}
     flash(request.session, f"Signed in as {user.get('email') or user.get('sub')}.", "success")
-    return RedirectResponse(flask_url_for(request, "webapp.index"), 302)
+    return RedirectResponse(url_for(request, "webapp.index"), 302)
 
 
 @router.get("/logout", name="auth.logout")
@@ -56,12 +56,12 @@ async def logout(request: Request) -> Response:
     """Drop the session on both apps, then end the provider's session if it supports it."""
     id_token = request.session.get(ID_TOKEN_KEY)
     request.session.clear()
-    home = flask_url_for(request, "webapp.index", _external=True)
+    home = url_for(request, "webapp.index", _external=True)
     target = await end_session_url(request, home, id_token)
-    return RedirectResponse(target or flask_url_for(request, "webapp.index"), 302)
+    return RedirectResponse(target or url_for(request, "webapp.index"), 302)
 
 
 @router.get("/profile", name="auth.profile")
 def profile(request: Request, sub: UserSub) -> Response:
     """The user's claims, pretty-printed with the ``to_pretty_json`` filter."""
-    return render_template(request, "auth/profile.html", {"user": current_user(request)})
+    return render_template(request, "auth/profile.html", user=current_user(request))

@@ -9,11 +9,11 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
+from flask_compat import render_template, url_for
 from new_fastapi.access import requires_auth
 from new_fastapi.csrf import csrf_protected
 from new_fastapi.dependencies import Notes, UserSub
 from new_fastapi.routes import FlaskStyleRoute
-from new_fastapi.templating import flask_url_for, render_template
 from notes_core.notes import NoteIn, csv_rows, validation_problems
 from shared_session import flash
 
@@ -26,7 +26,7 @@ UPLOAD_CHUNK = 64 * 1024
 
 def redirect_to(request: Request, endpoint: str, status_code: int = 302) -> RedirectResponse:
     """A redirect to a Flask-style endpoint name (relative URL, as Flask sends)."""
-    return RedirectResponse(flask_url_for(request, endpoint), status_code)
+    return RedirectResponse(url_for(request, endpoint), status_code)
 
 
 @router.get("/", name="webapp.index")
@@ -45,7 +45,7 @@ def home(request: Request) -> Response:
 def notes(request: Request, store: Notes, sub: UserSub) -> Response:
     """The user's notes and the form that creates one."""
     return render_template(
-        request, "webapp/notes.html", {"notes": store.list_for(sub), "problems": [], "form": {}}
+        request, "webapp/notes.html", notes=store.list_for(sub), problems=[], form={}
     )
 
 
@@ -61,12 +61,15 @@ async def create_note(request: Request, store: Notes, sub: UserSub) -> Response:
     try:
         note_in = NoteIn.model_validate(form)
     except ValidationError as error:
-        context = {
-            "notes": store.list_for(sub),
-            "problems": validation_problems(error),
-            "form": form,
-        }
-        return render_template(request, "webapp/notes.html", context, 400)
+        page = render_template(
+            request,
+            "webapp/notes.html",
+            notes=store.list_for(sub),
+            problems=validation_problems(error),
+            form=form,
+        )
+        page.status_code = 400
+        return page
     note = store.create(sub, note_in)
     flash(request.session, f"Note “{note.title}” saved.", "success")
     return redirect_to(request, "webapp.notes")
@@ -88,7 +91,7 @@ def note(request: Request, note_id: int, store: Notes, sub: UserSub) -> Response
     found = store.get(sub, note_id)
     if found is None:
         raise HTTPException(404)
-    return render_template(request, "webapp/note.html", {"note": found})
+    return render_template(request, "webapp/note.html", note=found)
 
 
 @router.post("/notes/{note_id:int}/delete", name="webapp.delete_note", dependencies=protected)
@@ -117,5 +120,10 @@ async def upload(request: Request) -> Response:
     while chunk := await upload.read(UPLOAD_CHUNK):
         digest.update(chunk)
         size += len(chunk)
-    context = {"filename": upload.filename, "size": size, "sha256": digest.hexdigest()}
-    return render_template(request, "webapp/upload_result.html", context)
+    return render_template(
+        request,
+        "webapp/upload_result.html",
+        filename=upload.filename,
+        size=size,
+        sha256=digest.hexdigest(),
+    )

@@ -1,4 +1,5 @@
-"""new_fastapi takes only templates, static files and filters from legacy_flask;
+"""new_fastapi takes only templates, static files and filters from legacy_flask and
+renders them through flask_compat (the reusable kit, which imports neither app);
 the shared domain (notes_core) knows neither web framework."""
 
 from __future__ import annotations
@@ -31,6 +32,22 @@ def test_new_fastapi_imports_only_assets_and_filters_from_legacy_flask() -> None
         if name.split(".")[0] == "legacy_flask"
     }
     assert used <= ALLOWED
+
+
+def test_new_fastapi_renders_through_flask_compat_only() -> None:
+    sources = {path: path.read_text() for path in (ROOT / "new_fastapi").rglob("*.py")}
+    assert any("flask_compat" in imported_modules(path) for path in sources)
+    for path, source in sources.items():
+        # No Jinja environment or url_for of its own: the compat logic lives in flask_compat.
+        assert "Jinja2Templates" not in source and "jinja2.Environment(" not in source, path
+        assert "url_path_for" not in source, path
+
+
+def test_flask_compat_imports_no_app_of_this_project() -> None:
+    forbidden = {"legacy_flask", "new_fastapi", "notes_core", "gateway"}
+    for path in (ROOT / "flask_compat").rglob("*.py"):
+        used = {name.split(".")[0] for name in imported_modules(path)}
+        assert not used & forbidden, path
 
 
 def test_neither_app_imports_the_gateway() -> None:

@@ -14,8 +14,8 @@ from fastapi import FastAPI
 from flask import Flask
 from starlette.requests import Request
 
+from flask_compat import FlaskCompat, render_template
 from legacy_flask.assets import STATIC_FOLDER, TEMPLATE_FOLDERS
-from new_fastapi.templating import render_template
 from tests.apps.browser import Browser, login, normalise_text
 from tests.apps.world import SEED_NOTES
 
@@ -81,7 +81,7 @@ def render_fastapi(
         "app": app,
         "session": dict(session),
     }
-    response = render_template(Request(scope), name, context)
+    response = render_template(Request(scope), name, **context)
     return bytes(response.body).decode()
 
 
@@ -114,7 +114,7 @@ def test_both_apps_load_the_same_template_file(
     flask_app: Flask, fastapi_app: FastAPI, name: str
 ) -> None:
     flask_file = flask_app.jinja_env.get_template(name).filename
-    fastapi_file = fastapi_app.state.templates.env.get_template(name).filename
+    fastapi_file = FlaskCompat.of(fastapi_app).jinja_env.get_template(name).filename
     assert flask_file == fastapi_file
 
 
@@ -122,7 +122,7 @@ def test_filters_are_registered_on_both_environments(
     flask_app: Flask, fastapi_app: FastAPI
 ) -> None:
     flask_filter = flask_app.jinja_env.filters["to_pretty_json"]
-    assert fastapi_app.state.templates.env.filters["to_pretty_json"] is flask_filter
+    assert FlaskCompat.of(fastapi_app).jinja_env.filters["to_pretty_json"] is flask_filter
 
 
 def test_pages_under_a_root_path_link_to_the_same_urls(

@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from flask import Flask
 from starlette.requests import Request
 
-from new_fastapi.templating import flask_url_for
+from flask_compat import FlaskCompat
+from flask_compat import url_for as flask_url_for
 
 CALLS: list[tuple[str, dict[str, Any]]] = [
     ("static", {"filename": "style.css"}),
@@ -52,6 +53,6 @@ def test_same_url_as_flask(
 
 
 def test_endpoint_names_map_other_route_names(fastapi_app: FastAPI) -> None:
-    fastapi_app.state.endpoint_names = {"notes.show": "webapp.note"}
+    FlaskCompat.of(fastapi_app).endpoint_names["notes.show"] = "webapp.note"
     url = flask_url_for(fastapi_request(fastapi_app), "notes.show", note_id=3)
     assert url == "/notes/3"
