@@ -30,6 +30,7 @@ COPY gateway ./gateway
 COPY notes_core ./notes_core
 COPY legacy_flask ./legacy_flask
 COPY new_fastapi ./new_fastapi
+COPY flask_compat ./flask_compat
 RUN pip install --no-deps . && rm -rf build ./*.egg-info
 
 USER app
