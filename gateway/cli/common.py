@@ -1,4 +1,5 @@
-"""``migrate-gateway``: look at and flip a gateway's routes from a shell.
+"""What every ``migrate-gateway`` command shares: the typer app, output, errors,
+settings, the admin API client and the local (no ``--url``) view of routes and flags.
 
 Every command talks to a running gateway when given ``--url`` (its admin API,
 with ``GATEWAY_ADMIN_TOKEN`` or ``--token``), otherwise it works from the
@@ -15,13 +16,11 @@ import redis
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
-from gateway.flags import FlagError, FlagTable, Groups, parse_flag
-from gateway.flagstore.redis import flip_sync, read_sync
-from gateway.flips import FlipRefused, FlipRules
+from gateway.flags import FlagTable, Groups, parse_flag
+from gateway.flagstore.redis import read_sync
+from gateway.flips import FlipRules
 from gateway.loading import AppLoadError, load_asgi_app, load_flask_app
-from gateway.override import sign_override
 from gateway.routes import RouteTable, app_routes
 from gateway.settings import GatewaySettings
 
@@ -114,106 +113,3 @@ def local_flags(settings: GatewaySettings) -> FlagTable:
         texts = settings.flags
     table, _ = FlagTable.from_texts(version or 0, texts, default, "redis")
     return table
-
-
-@app.command()
-def routes(url: UrlOption = None, token: TokenOption = None) -> None:
-    """Print the route table: rule, methods, endpoint, implemented by new, flag, group."""
-    try:
-        settings = load_settings()
-        if url:
-            rows = admin_request(settings, url, token, "GET", "/routes")["routes"]
-        else:
-            rows = local_rules(settings).rows(local_flags(settings))
-    except CliError as exc:
-        fail(str(exc))
-    grid = Table("rule", "methods", "endpoint", "new?", "flag", "group")
-    for row in rows:
-        implemented = "yes" if row["implemented"] else ("partly" if row["new_methods"] else "no")
-        if row["origin"] == "new":
-            implemented = "only"
-        grid.add_row(
-            row["rule"],
-            ",".join(row["methods"]),
-            row["endpoint"],
-            implemented,
-            row["flag"],
-            row["group"] or "",
-        )
-    out.print(grid)
-
-
-@app.command()
-def flags(url: UrlOption = None, token: TokenOption = None) -> None:
-    """Print the flag table and its version."""
-    try:
-        settings = load_settings()
-        if url:
-            data = admin_request(settings, url, token, "GET", "/flags")
-            version, texts, source = data["version"], data["flags"], data["source"]
-        else:
-            table = local_flags(settings)
-            version, texts, source = table.version, table.as_texts(), table.source
-    except CliError as exc:
-        fail(str(exc))
-    out.print(f"version {version} ({source}); every other route: {settings.default_flag}")
-    for key, text in sorted(texts.items()):
-        out.print(f"  {key}: {text}", highlight=False)
-
-
-@app.command()
-def flip(
-    route: Annotated[str, typer.Argument(help="Legacy endpoint (e.g. notes.create) or group")],
-    flag: Annotated[str, typer.Argument(help="legacy | new | shadow | 'canary 12.5'")],
-    url: UrlOption = None,
-    token: TokenOption = None,
-    check: Annotated[
-        bool, typer.Option(help="Without --url: load the apps to check the route name")
-    ] = True,
-) -> None:
-    """Set one route's (or group's) flag, via a running gateway or directly in Redis."""
-    try:
-        settings = load_settings()
-        parsed = parse_flag(flag)
-        if url:
-            data = admin_request(
-                settings, url, token, "PUT", f"/flags/{route}", json={"flag": flag}
-            )
-            version, warnings = data["version"], data.get("warnings", [])
-        else:
-            client = redis_client(settings)
-            warnings = []
-            if check:
-                local_rules(settings).endpoints_for(route)
-            try:
-                version = flip_sync(client, settings.flag_key, settings.flag_channel, route, parsed)
-            except redis.RedisError as exc:
-                raise CliError(f"flag not changed: Redis at {settings.redis_url}: {exc}") from exc
-    except (CliError, FlagError, FlipRefused) as exc:
-        fail(str(exc))
-    out.print(f"{route} -> {parsed} (flags version {version})", highlight=False)
-    for warning in warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False)
-
-
-@app.command("override-token")
-def override_token(side: Annotated[str, typer.Argument(help="new | legacy")]) -> None:
-    """Print the override value (header or cookie) that forces SIDE, signed with the secret."""
-    try:
-        settings = load_settings()
-    except CliError as exc:
-        fail(str(exc))
-    if settings.override_secret is None:
-        fail("GATEWAY_OVERRIDE_SECRET is not set, so overrides are disabled")
-    if side not in ("new", "legacy"):
-        fail("side must be 'new' or 'legacy'")
-    out.print(sign_override(settings.override_secret.get_secret_value(), side), highlight=False)  # type: ignore[arg-type]
-
-
-def main() -> None:
-    """Entry point of the ``migrate-gateway`` script."""
-    app()
-
-
-if __name__ == "__main__":
-    main()
