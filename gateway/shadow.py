@@ -16,6 +16,7 @@ import logging
 import re
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +83,12 @@ class ShadowRunner:
         self.samples: deque[dict[str, Any]] = deque(maxlen=samples)
         self.idle = asyncio.Event()
         self.idle.set()
+        # Told (route, "match" | "mismatch" | "dropped" | "error") for each replay.
+        self.on_result: Callable[[str, str], None] | None = None
+
+    def _note(self, route: str, result: str) -> None:
+        if self.on_result is not None:
+            self.on_result(route, result)
 
     async def start(self) -> None:
         self._tasks = [asyncio.create_task(self._work()) for _ in range(self.workers)]
@@ -123,12 +130,14 @@ class ShadowRunner:
             return  # client gone or the primary failed: nothing to compare with
         if body_too_big or answer.too_big:
             self.dropped["too_big"] += 1
+            self._note(route, "dropped")
             return
         try:
             self.queue.put_nowait(_Job(route, replay_scope, bytes(request_body), answer))
             self.idle.clear()
         except asyncio.QueueFull:
             self.dropped["queue_full"] += 1
+            self._note(route, "dropped")
 
     def stats(self) -> dict[str, Any]:
         """Counts so far: replayed, matched and mismatched per route, dropped per
@@ -179,11 +188,13 @@ class ShadowRunner:
                 await self.new(job.scope, receive, send)
         except TimeoutError:
             self.dropped["timeout"] += 1
+            self._note(job.route, "dropped")
             return
         except Exception as exc:
             error = f"new app raised {exc!r}"
         if shadow.too_big:
             self.dropped["too_big"] += 1
+            self._note(job.route, "dropped")
             return
         # The shadow must never change the client's cookies, even by accident.
         shadow.headers = [(k, v) for k, v in shadow.headers if k.lower() != b"set-cookie"]
@@ -191,8 +202,10 @@ class ShadowRunner:
         differences = [error] if error else compare(job.legacy, shadow)
         if not differences:
             self.matched[job.route] += 1
+            self._note(job.route, "match")
             return
         self.mismatched[job.route] += 1
+        self._note(job.route, "error" if error else "mismatch")
         self.samples.append(
             {
                 "route": job.route,
