@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import redis
 import typer
 from rich.table import Table
 
@@ -20,10 +19,10 @@ from gateway.cli.common import (
     local_flags,
     local_rules,
     out,
-    redis_client,
 )
+from gateway.cli.local_flips import flip_locally, rules_for
 from gateway.flags import FlagError, parse_flag
-from gateway.flagstore.redis import flip_sync
+from gateway.flagstore import FlagStoreUnavailable
 from gateway.flips import FlipRefused
 
 
@@ -81,6 +80,7 @@ def flip(
     check: Annotated[
         bool, typer.Option(help="Without --url: load the apps to check the route name")
     ] = True,
+    reason: Annotated[str, typer.Option(help="Why: kept in the audit trail")] = "",
 ) -> None:
     """Set one route's (or group's) flag, via a running gateway or directly in Redis."""
     try:
@@ -88,19 +88,20 @@ def flip(
         parsed = parse_flag(flag)
         if url:
             data = admin_request(
-                settings, url, token, "PUT", f"/flags/{route}", json={"flag": flag}
+                settings,
+                url,
+                token,
+                "PUT",
+                f"/flags/{route}",
+                json={"flag": flag, "reason": reason},
             )
             version, warnings = data["version"], data.get("warnings", [])
         else:
-            client = redis_client(settings)
-            warnings = []
-            if check:
-                local_rules(settings).endpoints_for(route)
-            try:
-                version = flip_sync(client, settings.flag_key, settings.flag_channel, route, parsed)
-            except redis.RedisError as exc:
-                raise CliError(f"flag not changed: Redis at {settings.redis_url}: {exc}") from exc
-    except (CliError, FlagError, FlipRefused) as exc:
+            result = flip_locally(
+                settings, [route], flag, rules=rules_for(settings, check), reason=reason
+            )
+            version, warnings = result.version, list(result.as_dict()["warnings"])
+    except (CliError, FlagError, FlipRefused, FlagStoreUnavailable) as exc:
         fail(str(exc))
     out.print(f"{route} -> {parsed} (flags version {version})", highlight=False)
     for warning in warnings:
