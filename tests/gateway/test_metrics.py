@@ -4,6 +4,8 @@ paths, behind the admin token, summed over every gunicorn worker."""
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -140,10 +142,12 @@ def test_under_gunicorn_with_two_workers_the_counts_of_every_worker_add_up(
         "GATEWAY_FLAG_KEY": f"{key_prefix}flags",
         "GATEWAY_FLAG_CHANNEL": f"{key_prefix}channel",
         "GATEWAY_FLAG_CACHE_PATH": str(tmp_path / "flags.json"),
-        "GATEWAY_METRICS_DIR": str(tmp_path / "metrics"),
     }
     url = f"http://127.0.0.1:{port}"
     with ServerProcess(gunicorn_gateway(port, 2), tmp_path / "gw.log", env) as server:
+        assert server.proc is not None
+        # No GATEWAY_METRICS_DIR: a directory named after the gunicorn master.
+        shared = Path(tempfile.gettempdir()) / f"gateway-metrics-{server.proc.pid}"
         server.wait_for(f"{url}/_gateway/health")
         pids = set()
         for _ in range(60):
@@ -156,4 +160,5 @@ def test_under_gunicorn_with_two_workers_the_counts_of_every_worker_add_up(
     assert len(pids) == 2, f"one worker answered everything: {server.log()[-2000:]}"
     totals = {count(t, endpoint="prices", backend="legacy", status_class="2xx") for t in scrapes}
     assert totals == {60.0}  # whichever worker answers the scrape
-    assert any((tmp_path / "metrics").iterdir())
+    assert len(list(shared.glob("histogram_*.db"))) == 2  # one file per worker
+    shutil.rmtree(shared)
