@@ -206,12 +206,21 @@ class GatewayMetrics:
     def session_store_error(self, side: str, operation: str) -> None:
         self.session_errors.labels(side, operation).inc()
 
+    def scrape_registry(self) -> CollectorRegistry:
+        """A registry holding every worker's values as of now (this one's flushed first)."""
+        if self.directory is None:
+            return self.registry
+        self.flush()
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(self.directory))
+        registry.register(self._flags)
+        return registry
+
+    def collect(self) -> Iterator[Metric]:
+        """Every metric family, summed over the workers (what a scrape sees)."""
+        return self.scrape_registry().collect()
+
     def render(self) -> tuple[bytes, str]:
         """The exposition text and its content type."""
-        registry = self.registry
-        if self.directory is not None:
-            self.flush()
-            registry = CollectorRegistry()
-            MultiProcessCollector(registry, path=str(self.directory))
-            registry.register(self._flags)
+        registry = self.scrape_registry()
         return prometheus_client.generate_latest(registry), prometheus_client.CONTENT_TYPE_LATEST

@@ -365,7 +365,7 @@ class RollbackGuard:
                 stats.get("legacy", WindowStats()),
                 min_requests=self.settings.rollback_min_requests,
                 error_margin=self.settings.rollback_error_margin,
-                p99_margin=self.settings.rollback_p99_margin_seconds,
+                p99_margin=self.settings.rollback_latency_margin_seconds,
                 window=window,
             )
             verdicts.append(verdict)
