@@ -357,6 +357,9 @@ class RollbackGuard:
         verdicts = []
         for key in keys:
             since = changed.get(key, 0.0)
+            if not since:  # flipped before anything recorded it: count from now on
+                since = now
+                await self.windows.mark_changed(key, now)
             first = max(int(now) - window + 1, int(since) + 1 if since else 0)
             stats = await self.windows.totals(key, first, int(now))
             verdict = judge(
@@ -377,7 +380,6 @@ class RollbackGuard:
                 not verdict.breach
                 and self.settings.promotion_steps
                 and verdict.new.requests >= self.settings.rollback_min_requests
-                and since
                 and now - since >= self.settings.promotion_hold_seconds
             ):
                 step = next_step(flag, self.settings.promotion_steps)
