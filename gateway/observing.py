@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import time
+from collections.abc import Awaitable
 
 from starlette.types import Message, Receive, Scope, Send
 
@@ -25,7 +26,9 @@ BUCKETS = (0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 # A row: one count per bucket (BUCKETS, then +Inf), then the sum of seconds.
 ROW_SIZE = len(BUCKETS) + 2
 _CLASSES = ("5xx", "1xx", "2xx", "3xx", "4xx", "5xx")
-_SIDES = {b"legacy": "legacy", b"new": "new"}
+_SIDES: dict[bytes | None, str] = {b"legacy": "legacy", b"new": "new"}
+_clock = time.perf_counter
+_bucket = bisect.bisect_left
 
 RowKey = tuple[str, str, str]  # endpoint, backend ("legacy" | "new"), status class
 
@@ -56,11 +59,12 @@ class RequestObserver:
         if scope["type"] != "http":
             await decision.backend(scope, receive, send)
             return
-        started = time.perf_counter()
+        started = _clock()
         status = 0
-        side = _SIDES.get(decision.served_by or b"", "")
+        side = _SIDES.get(decision.served_by, "")
 
-        async def observed_send(message: Message) -> None:
+        # A plain function handing on send's awaitable: no coroutine per message.
+        def observed_send(message: Message) -> Awaitable[None]:
             nonlocal status, side
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -68,7 +72,7 @@ class RequestObserver:
                     for name, value in message.get("headers", ()):
                         if name == SERVED_BY:
                             side = _SIDES.get(value, "")
-            await send(message)
+            return send(message)
 
         try:
             await decision.backend(scope, receive, observed_send)
@@ -77,12 +81,13 @@ class RequestObserver:
             raise
         finally:
             if status:
-                seconds = time.perf_counter() - started
-                key = (decision.endpoint or UNMATCHED, side or "legacy", status_class(status))
+                seconds = _clock() - started
+                klass = _CLASSES[status // 100] if 100 <= status < 600 else "5xx"
+                key = (decision.endpoint or UNMATCHED, side or "legacy", klass)
                 row = self.rows.get(key)
                 if row is None:
                     row = self.rows[key] = new_row()
-                row[bisect.bisect_left(BUCKETS, seconds)] += 1
+                row[_bucket(BUCKETS, seconds)] += 1
                 row[-1] += seconds
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from flask import Flask
@@ -198,7 +199,7 @@ def new_app() -> FastAPI:
 
 @pytest.mark.slow
 def test_under_gunicorn_a_route_that_starts_failing_is_back_on_legacy_within_10_s(
-    tmp_path: Path, redis_url: str, key_prefix: str
+    tmp_path: Path, redis_url: str, key_prefix: str, redis_client: redis.Redis
 ) -> None:
     port = free_port()
     fail_file = tmp_path / "fail-now"
@@ -217,6 +218,8 @@ def test_under_gunicorn_a_route_that_starts_failing_is_back_on_legacy_within_10_
     url = f"http://127.0.0.1:{port}"
     with ServerProcess(gunicorn_gateway(port, 2), tmp_path / "gw.log", env) as server:
         server.wait_for(f"{url}/_gateway/health")
+        live = f"{key_prefix}flags:workers"
+        assert wait_until(lambda: redis_client.zcard(live) == 2, timeout=30), server.log()
         flipped = httpx.put(f"{url}/_gateway/flags/work", json={"flag": "new"}, headers=TOKEN)
         assert flipped.status_code == 200, flipped.text
         assert len(flipped.json()["acks"]["acked"]) == 2
