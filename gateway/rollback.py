@@ -23,7 +23,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 import redis.asyncio as aredis
@@ -302,7 +301,6 @@ class RollbackGuard:
         self.owner = owner
         self.enabled = settings.rollback_enabled
         self._tasks: list[asyncio.Task[None]] = []
-        self.last_verdicts: dict[str, Verdict] = {}
 
     async def start(self) -> None:
         if self.enabled or self.settings.promotion_steps:
@@ -372,7 +370,6 @@ class RollbackGuard:
                 window=window,
             )
             verdicts.append(verdict)
-            self.last_verdicts[key] = verdict
             flag = table.flag_for(key)
             if verdict.breach and self.enabled:
                 await self._flip(key, "legacy", f"automatic rollback: {verdict.breach}")
@@ -398,16 +395,3 @@ class RollbackGuard:
             log.error("automatic flip of %s to %s failed: %s", key, flag, exc)
             return
         log.warning("%s -> %s (flags version %d): %s", key, flag, result.version, reason)
-
-    def status(self) -> dict[str, Any]:
-        """The latest verdicts this worker made (the dashboard shows the audit's)."""
-        return {
-            key: {
-                "new_requests": v.new.requests,
-                "new_5xx": v.new.errors,
-                "legacy_requests": v.legacy.requests,
-                "legacy_5xx": v.legacy.errors,
-                "breach": v.breach,
-            }
-            for key, v in self.last_verdicts.items()
-        }
