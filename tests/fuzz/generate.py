@@ -258,7 +258,8 @@ def admin_request(ctx: Context, rng: random.Random) -> Request:
     if roll < 0.25:
         # Mostly towards the new app, so both apps keep getting traffic.
         flag = rng.choice(["new", "new", "canary 50", "shadow", "legacy"])
-        body = json.dumps({"flag": flag}).encode()
+        reason: dict[str, object] = {"reason": _json_value(rng)} if rng.random() < 0.3 else {}
+        body = json.dumps({"flag": flag, **reason}).encode()
     elif roll < 0.5:
         body = json.dumps({"flag": _json_value(rng)}).encode()
     else:
@@ -273,9 +274,19 @@ def admin_request(ctx: Context, rng: random.Random) -> Request:
     if auth:
         headers.append(("Authorization", auth))
     method = rng.choice(["PUT", "PUT", "PUT", "GET", "POST", "DELETE"])
-    return Request(
-        "admin", method, f"/_gateway/flags/{key}", headers, body if method != "GET" else b""
-    )
+    target = f"/_gateway/flags/{key}"
+    where = rng.random()
+    if where < 0.1:  # bulk flips: targets and patterns of any shape
+        method = "POST"
+        target = "/_gateway/flips"
+        if rng.random() < 0.5:
+            pattern = rng.choice(["*", "notes.*", "[", ""])
+            shape = rng.choice([{"match": pattern}, {"targets": [key]}])
+            body = json.dumps({**shape, "flag": rng.choice(["new", "legacy", "x"])}).encode()
+    elif where < 0.15:
+        method = "GET"
+        target = "/_gateway/audit?limit=" + rng.choice(["1", "50", "0", "-3", "x", "9" * 30, ""])
+    return Request("admin", method, target, headers, body if method != "GET" else b"")
 
 
 def raw_junk(ctx: Context, rng: random.Random) -> Request:
