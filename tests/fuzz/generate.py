@@ -258,8 +258,7 @@ def admin_request(ctx: Context, rng: random.Random) -> Request:
     if roll < 0.25:
         # Mostly towards the new app, so both apps keep getting traffic.
         flag = rng.choice(["new", "new", "canary 50", "shadow", "legacy"])
-        reason: dict[str, object] = {"reason": _json_value(rng)} if rng.random() < 0.3 else {}
-        body = json.dumps({"flag": flag, **reason}).encode()
+        body = json.dumps({"flag": flag}).encode()
     elif roll < 0.5:
         body = json.dumps({"flag": _json_value(rng)}).encode()
     else:
@@ -274,19 +273,30 @@ def admin_request(ctx: Context, rng: random.Random) -> Request:
     if auth:
         headers.append(("Authorization", auth))
     method = rng.choice(["PUT", "PUT", "PUT", "GET", "POST", "DELETE"])
-    target = f"/_gateway/flags/{key}"
-    where = rng.random()
-    if where < 0.1:  # bulk flips: targets and patterns of any shape
-        method = "POST"
-        target = "/_gateway/flips"
-        if rng.random() < 0.5:
-            pattern = rng.choice(["*", "notes.*", "[", ""])
-            shape = rng.choice([{"match": pattern}, {"targets": [key]}])
-            body = json.dumps({**shape, "flag": rng.choice(["new", "legacy", "x"])}).encode()
-    elif where < 0.15:
-        method = "GET"
-        target = "/_gateway/audit?limit=" + rng.choice(["1", "50", "0", "-3", "x", "9" * 30, ""])
-    return Request("admin", method, target, headers, body if method != "GET" else b"")
+    return Request(
+        "admin", method, f"/_gateway/flags/{key}", headers, body if method != "GET" else b""
+    )
+
+
+def admin_bulk_request(ctx: Context, rng: random.Random) -> Request:
+    # Bulk flips (targets and patterns of any shape, reasons of any type) and
+    # the audit trail's limit.
+    headers: list[tuple[str, str | bytes]] = [
+        ("Host", ctx.host),
+        ("Content-Type", "application/json"),
+        ("Authorization", rng.choice([f"Bearer {ctx.admin_token}"] * 3 + ["Bearer wrong"])),
+    ]
+    if rng.random() < 0.3:
+        limit = rng.choice(["1", "50", "0", "-3", "x", "9" * 30, ""])
+        return Request("admin", "GET", f"/_gateway/audit?limit={limit}", headers)
+    if rng.random() < 0.5:
+        body = json_body(rng)
+    else:
+        pattern = rng.choice(["*", "api.*", "webapp.note*", "[", ""])
+        shape = rng.choice([{"match": pattern}, {"targets": rng.sample(ctx.flag_keys, 2)}])
+        flag = rng.choice(["new", "new", "legacy", "canary 50", "x"])
+        body = json.dumps({**shape, "flag": flag, "reason": _json_value(rng)}).encode()
+    return Request("admin", "POST", "/_gateway/flips", headers, body)
 
 
 def raw_junk(ctx: Context, rng: random.Random) -> Request:
@@ -324,6 +334,7 @@ BUILDERS: list[tuple[Builder, int]] = [
     (form_post, 16),
     (api_request, 14),
     (admin_request, 12),
+    (admin_bulk_request, 3),
     (session_growth, 8),
     (raw_junk, 4),
 ]
