@@ -15,7 +15,7 @@ from flask import Flask, Request, Response, current_app, request
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
-from shared_session.cookie import new_session_id
+from shared_session.cookie import CookieSigner, new_session_id
 from shared_session.errors import SessionStoreUnavailable
 from shared_session.settings import SessionSettings
 from shared_session.state import READ_ONLY_SCOPE_KEY, SessionCore, SessionState
@@ -89,9 +89,16 @@ class UnavailableSession(FlaskSession):
     regenerate = _fail
 
 
-def _app_keys(app: Flask) -> list[str]:
+def _app_keys(app: Flask) -> list[str | bytes]:
+    """SECRET_KEY_FALLBACKS + SECRET_KEY of ``app``, newest last (str or bytes, as Flask)."""
     fallbacks = app.config.get("SECRET_KEY_FALLBACKS") or []
-    return [str(k) for k in [*fallbacks, app.config.get("SECRET_KEY")] if k]
+    return [k if isinstance(k, (str, bytes)) else str(k) for k in [*fallbacks, app.secret_key] if k]
+
+
+def _current_app_keys() -> list[str | bytes]:
+    # Per request, as Flask does: a SECRET_KEY changed after install signs,
+    # SECRET_KEY_FALLBACKS added later verify.
+    return _app_keys(current_app)
 
 
 class SharedSessionInterface(SessionInterface):
@@ -176,17 +183,32 @@ def install_flask_session(
     """Make ``app`` keep its sessions in the shared store; returns the interface.
 
     Signing keys are ``settings.secret_keys`` or else the app's
-    SECRET_KEY_FALLBACKS + SECRET_KEY. Raises SessionConfigError when there
-    is no key at all. Registers a 503 handler for SessionStoreUnavailable
-    (register your own afterwards to replace the page).
+    SECRET_KEY_FALLBACKS + SECRET_KEY, read on every request as Flask does
+    (a key changed after install takes effect; a cookie signed with a
+    fallback is accepted and re-signed with SECRET_KEY). Legacy Flask cookies
+    are verified with ``settings.flask_secret_keys`` or else the same app keys.
+
+    Raises SessionConfigError when there is no key at all, or when one of
+    Flask's session settings (SESSION_COOKIE_*, APPLICATION_ROOT,
+    PERMANENT_SESSION_LIFETIME, SESSION_REFRESH_EACH_REQUEST) disagrees with
+    ``settings`` (the message names both). Registers a 503 handler for
+    SessionStoreUnavailable (register your own afterwards to replace the page).
     """
     settings = settings or SessionSettings()
-    app_keys = _app_keys(app)
-    keys = settings.keys() or app_keys
-    flask_keys = [k.get_secret_value() for k in settings.flask_secret_keys] or app_keys or keys
-    interface = SharedSessionInterface(
-        settings, store or sync_store(settings), SessionCore(settings, keys, flask_keys)
+    configured = settings.keys()
+    configured_flask = [k.get_secret_value() for k in settings.flask_secret_keys]
+
+    def legacy_keys() -> list[str | bytes]:
+        return _current_app_keys() or configured
+
+    if not configured:
+        CookieSigner(_app_keys(app))  # raises SessionConfigError without any key
+    core = SessionCore(
+        settings,
+        configured or _current_app_keys,
+        configured_flask or legacy_keys,
     )
+    interface = SharedSessionInterface(settings, store or sync_store(settings), core)
     app.session_interface = interface
     app.register_error_handler(SessionStoreUnavailable, _unavailable)
     return interface
