@@ -120,12 +120,14 @@ def set_cookie_header(
         if max_age == 0:
             parts.append("Expires=Thu, 01 Jan 1970 00:00:00 GMT")
     secure = secure_request if settings.cookie_secure is None else settings.cookie_secure
-    if secure or settings.cookie_samesite == "none":
+    if secure or settings.cookie_samesite == "none" or settings.cookie_partitioned:
         parts.append("Secure")
     if settings.cookie_httponly:
         parts.append("HttpOnly")
     if settings.cookie_samesite:
         parts.append(f"SameSite={settings.cookie_samesite.capitalize()}")
+    if settings.cookie_partitioned:
+        parts.append("Partitioned")
     return "; ".join(parts)
 
 

@@ -17,6 +17,7 @@ from werkzeug.datastructures import CallbackDict
 
 from shared_session.cookie import CookieSigner, new_session_id
 from shared_session.errors import SessionStoreUnavailable
+from shared_session.flask_config import check_flask_config
 from shared_session.settings import SessionSettings
 from shared_session.state import READ_ONLY_SCOPE_KEY, SessionCore, SessionState
 from shared_session.store import SyncStore, sync_store
@@ -110,8 +111,13 @@ class SharedSessionInterface(SessionInterface):
         self.settings = settings
         self.store = store
         self.core = core
+        self.config_checked = False
 
     def open_session(self, app: Flask, request: Request) -> FlaskSession:
+        if not self.config_checked:
+            # Again at the first request: config set after install counts too.
+            check_flask_config(app.config, self.settings)
+            self.config_checked = True
         core = self.core
         identity = core.identify(request.cookies)
         read_only = bool(request.environ.get(READ_ONLY_SCOPE_KEY))
@@ -159,6 +165,36 @@ class SharedSessionInterface(SessionInterface):
         ):
             response.headers.add("Set-Cookie", value)
 
+    # Flask's cookie hooks, answered for the shared cookie (for extensions
+    # that ask the interface); SessionSettings decides, on both sides.
+
+    def get_cookie_name(self, app: Flask) -> str:
+        return self.settings.cookie_name
+
+    def get_cookie_domain(self, app: Flask) -> str | None:
+        return self.settings.cookie_domain
+
+    def get_cookie_path(self, app: Flask) -> str:
+        return self.settings.cookie_path
+
+    def get_cookie_httponly(self, app: Flask) -> bool:
+        return self.settings.cookie_httponly
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        s = self.settings
+        if s.cookie_samesite == "none" or s.cookie_partitioned:
+            return True  # required by browsers; set_cookie_header does the same
+        if s.cookie_secure is not None:
+            return s.cookie_secure
+        return bool(request) and request.is_secure
+
+    def get_cookie_samesite(self, app: Flask) -> str | None:
+        samesite = self.settings.cookie_samesite
+        return samesite.capitalize() if samesite else None
+
+    def get_cookie_partitioned(self, app: Flask) -> bool:
+        return self.settings.cookie_partitioned
+
 
 def make_unavailable(response: Response, retry_after: int) -> None:
     """Turn a response that cannot be completed into the 503 page, in place."""
@@ -195,6 +231,7 @@ def install_flask_session(
     SessionStoreUnavailable (register your own afterwards to replace the page).
     """
     settings = settings or SessionSettings()
+    check_flask_config(app.config, settings)
     configured = settings.keys()
     configured_flask = [k.get_secret_value() for k in settings.flask_secret_keys]
 
