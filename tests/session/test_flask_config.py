@@ -7,7 +7,9 @@ SessionSettings field and its environment variable.
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import flask
@@ -169,3 +171,13 @@ def test_flask_cookie_name_agreeing_with_takeover_takes_over_that_cookie(
     browser.get(side, "/read")
     assert probe[-1]["user"] == "alice"
     assert set(browser.cookies) == {"ssid"}
+
+
+def test_the_documented_table_covers_every_checked_setting_with_real_env_vars() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "shared-session.md").read_text()
+    section = doc.split("## Flask's own session settings", 1)[1].split("\n## ", 1)[0]
+    for setting in FLASK_DEFAULTS:
+        assert f"`{setting}`" in section, setting
+    for env in re.findall(r"SHARED_SESSION_[A-Z_]+", doc):
+        field = env.removeprefix("SHARED_SESSION_").lower()
+        assert field in SessionSettings.model_fields, env
