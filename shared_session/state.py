@@ -72,13 +72,16 @@ class SessionCore:
         self._keys = keys
         self._flask_keys = flask_keys
         self._signers: dict[tuple[str | bytes, ...], CookieSigner] = {}
-        if not callable(keys):
-            self.signer  # noqa: B018 -- fail at start-up, not on the first request
+        # Fixed keys: one signer, made now so that no key fails at start-up.
+        self._fixed = None if callable(keys) else CookieSigner(keys, settings.max_cookie_bytes)
 
     @property
     def signer(self) -> CookieSigner:
         """The signer for the current keys (one per key list, kept)."""
-        keys = tuple(self._keys() if callable(self._keys) else self._keys)
+        if self._fixed is not None:
+            return self._fixed
+        assert callable(self._keys)
+        keys = tuple(self._keys())
         signer = self._signers.get(keys)
         if signer is None:
             if len(self._signers) >= _SIGNER_CACHE_SIZE:
@@ -100,7 +103,10 @@ class SessionCore:
             log.warning(
                 "rejected session cookie: bad signature, format or size (%d bytes)", len(raw)
             )
-        legacy = read_legacy_session(cookies, self.settings, self.flask_keys)
+        legacy = None
+        s = self.settings
+        if s.flask_cookie_name in cookies or s.starlette_cookie_name in cookies:
+            legacy = read_legacy_session(cookies, s, self.flask_keys)
         return Identity(sid, raw is not None, legacy, stale_key)
 
     def opened(
