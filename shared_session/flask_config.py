@@ -232,6 +232,17 @@ def _lifetime(config: Mapping[str, Any], s: SessionSettings) -> list[Disagreemen
                 f"{env_var('idle_timeout')}={seconds}",
             )
         )
+    if s.takeover_flask and s.flask_max_age > seconds:
+        found.append(
+            Disagreement(
+                name,
+                value,
+                "flask_max_age",
+                s.flask_max_age,
+                "Flask rejects its own cookies older than this; takeover would accept "
+                f"them: set {env_var('flask_max_age')}={seconds}",
+            )
+        )
     if seconds > s.absolute_lifetime:
         found.append(
             Disagreement(

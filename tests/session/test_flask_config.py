@@ -58,6 +58,12 @@ DISAGREEING = [
     ),
     (
         "PERMANENT_SESSION_LIFETIME",
+        timedelta(hours=1),
+        "flask_max_age",
+        "SHARED_SESSION_FLASK_MAX_AGE",
+    ),
+    (
+        "PERMANENT_SESSION_LIFETIME",
         timedelta(days=60),
         "absolute_lifetime",
         "SHARED_SESSION_ABSOLUTE_LIFETIME",
@@ -132,6 +138,7 @@ def test_agreeing_settings_take_effect_on_both_sides(plain: SessionSettings) -> 
         cookie_samesite="strict",
         cookie_partitioned=True,
         idle_timeout=3600,
+        flask_max_age=3600,
     )
     probe: list[Any] = []
     flask_app = make_flask(settings, probe)
