@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from shared_session.codec import decode_fields, encode_fields
+from shared_session.codec import USER_PREFIX, decode_fields, encode_fields
 from shared_session.cookie import (
     CookieSigner,
     delete_cookie_header,
@@ -30,7 +30,7 @@ log = logging.getLogger("shared_session")
 READ_ONLY_SCOPE_KEY = "shared_session.read_only"
 # Flask's SessionMixin.permanent lives under this key; the ASGI side uses it too.
 PERMANENT_KEY = "_permanent"
-_PERMANENT_FIELD = "k:" + PERMANENT_KEY
+_PERMANENT_FIELD = USER_PREFIX + PERMANENT_KEY
 
 # Signing keys, newest last: a list, or a function giving the current list
 # (Flask reads SECRET_KEY and SECRET_KEY_FALLBACKS on every request).
@@ -72,7 +72,7 @@ class SessionCore:
         self._keys = keys
         self._flask_keys = flask_keys
         self._signers: dict[tuple[str | bytes, ...], CookieSigner] = {}
-        # Fixed keys: one signer, made now so that no key fails at start-up.
+        # Fixed keys: one signer, made now, so that missing keys fail at start-up.
         self._fixed = None if callable(keys) else CookieSigner(keys, settings.max_cookie_bytes)
 
     @property
