@@ -6,6 +6,7 @@ side keeps it that way; the flag lives in the session under ``_permanent``.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import flask
@@ -112,3 +113,18 @@ def test_without_a_flag_cookie_persistent_false_gives_a_browser_session_cookie(
     assert probe[-1] is False
     permanent = _session_cookie(browser.post(side, "/permanent/true"))
     assert f"Max-Age={settings.absolute_lifetime}" in permanent
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_a_cookie_jar_keeps_the_cookie_for_the_browser_session_only(
+    redis_settings: SessionSettings, side: str
+) -> None:
+    """The stdlib cookie jar (browser rules) reads the headers the same way."""
+    client = _browser(redis_settings, []).clients[side]
+    client.post("http://testserver/permanent/false")
+    (cookie,) = [c for c in client.cookies.jar if c.name == "ssid"]
+    assert cookie.discard and cookie.expires is None
+    client.post("http://testserver/permanent/true")
+    (cookie,) = [c for c in client.cookies.jar if c.name == "ssid"]
+    assert not cookie.discard and cookie.expires is not None
+    assert cookie.expires > time.time() + redis_settings.absolute_lifetime - 60
