@@ -69,8 +69,8 @@ def _is_default(config: Mapping[str, Any], name: str) -> bool:
 def _seconds(value: Any) -> int | None:
     if isinstance(value, timedelta):
         return int(value.total_seconds())
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value  # Flask accepts seconds as an int, too
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return int(value)  # Flask accepts seconds as a number, too
     return None
 
 
