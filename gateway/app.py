@@ -118,7 +118,7 @@ class Gateway:
                 rules,
                 store,
                 self.readiness,
-                shadow_stats=shadow.stats if shadow is not None else None,
+                shadow_stats=shadow.snapshot if shadow is not None else None,
                 fallback_stats=lambda: self.fallback.counts,
                 probes_only=probes_only,
             )

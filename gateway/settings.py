@@ -20,6 +20,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from gateway.comparison import Normalisers
+
 
 class GatewaySettings(BaseSettings):
     """Everything the gateway needs to know; see docs/gateway.md."""
@@ -94,6 +96,18 @@ class GatewaySettings(BaseSettings):
     shadow_queue_size: int = Field(default=100, ge=1)
     shadow_timeout: float = Field(default=5.0, gt=0)
     shadow_max_body_bytes: int = Field(default=1024 * 1024, ge=0)
+    # Share of eligible requests replayed (0..1): 0.1 replays one in ten.
+    shadow_sample_rate: float = Field(default=1.0, ge=0, le=1)
+    # Regular expressions whose matches are masked before comparing (each
+    # becomes "<name>"), added to the defaults csrf, timestamp and request_id
+    # (gateway/comparison.py); an empty pattern turns a default off.
+    shadow_normalisers: dict[str, str | None] = Field(default_factory=dict)
+    # Latest mismatches kept (with their diffs) and the size of each diff.
+    shadow_samples: int = Field(default=20, ge=1, le=1000)
+    shadow_diff_max_chars: int = Field(default=8000, ge=200)
+    # Redis keys of the shared statistics: <shadow_key>:counts and :samples
+    # (default: <flag_key>:shadow, so one flag_key per deployment keeps them apart).
+    shadow_key: str | None = None
 
     # Fallback: endpoints (or groups) whose failed GETs on the new app are
     # answered by the legacy app instead.
@@ -106,6 +120,17 @@ class GatewaySettings(BaseSettings):
         if self.legacy_upstream:
             self.legacy_app = None
         return self
+
+    @property
+    def shadow_stats_key(self) -> str:
+        """Prefix of the Redis keys of the shared shadow statistics."""
+        return self.shadow_key or f"{self.flag_key}:shadow"
+
+    @field_validator("shadow_normalisers")
+    @classmethod
+    def _patterns_compile(cls, value: dict[str, str | None]) -> dict[str, str | None]:
+        Normalisers.build(value)  # raises NormaliserError (a ValueError) naming the bad one
+        return value
 
     @field_validator("admin_listen")
     @classmethod

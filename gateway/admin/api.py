@@ -69,7 +69,7 @@ class AdminAPI:
         store: FlagStore,
         readiness: Readiness,
         *,
-        shadow_stats: Callable[[], dict[str, Any]] | None = None,
+        shadow_stats: Callable[[], Awaitable[dict[str, Any]]] | None = None,
         fallback_stats: Callable[[], Mapping[str, int]] | None = None,
         probes_only: bool = False,
     ) -> None:
@@ -170,7 +170,8 @@ class AdminAPI:
         )
 
     async def shadow(self, request: Request) -> Response:
-        return JSONResponse({"shadow": self.shadow_stats() if self.shadow_stats else None})
+        stats = await self.shadow_stats() if self.shadow_stats else None
+        return JSONResponse({"shadow": stats, "replica": REPLICA})
 
     async def fallbacks(self, request: Request) -> Response:
         by_route = dict(self.fallback_stats()) if self.fallback_stats else {}
