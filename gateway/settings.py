@@ -152,9 +152,14 @@ class GatewaySettings(BaseSettings):
         return (init_settings, env_settings, file_source)
 
 
+def config_file_name() -> str | None:
+    """The settings file named by GATEWAY_CONFIG_FILE, if any (for messages)."""
+    return os.environ.get("GATEWAY_CONFIG_FILE") or None
+
+
 def _read_config_file() -> dict[str, Any]:
     """The mapping in GATEWAY_CONFIG_FILE (TOML or YAML), or {} when unset."""
-    name = os.environ.get("GATEWAY_CONFIG_FILE")
+    name = config_file_name()
     if not name:
         return {}
     path = Path(name)
