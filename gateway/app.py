@@ -34,6 +34,7 @@ from gateway.flags import FlagTable, GroupError, Groups
 from gateway.flagstore import FlagStore, MemoryFlagStore, build_flag_store
 from gateway.flips import FlipRules, GatewayConfigError
 from gateway.loading import load_asgi_app, load_flask_app
+from gateway.operator import OperatorPlane
 from gateway.override import Override
 from gateway.processes import server_worker_count
 from gateway.readiness import Readiness
@@ -78,8 +79,10 @@ class Gateway:
         *,
         auth: AdminAuth,
         shadow: ShadowRunner | None = None,
+        operator: OperatorPlane | None = None,
     ) -> None:
         self.settings = settings
+        self.operator = operator or OperatorPlane(settings, rules, store)
         self.rules = rules
         self.routes = rules.routes
         self.groups: Groups = rules.groups
@@ -118,6 +121,8 @@ class Gateway:
                 rules,
                 store,
                 self.readiness,
+                flips=self.operator.flips,
+                audit=self.operator.audit,
                 shadow_stats=shadow.snapshot if shadow is not None else None,
                 fallback_stats=lambda: self.fallback.counts,
                 probes_only=probes_only,
@@ -144,6 +149,7 @@ class Gateway:
         """
         self.request_ids.reseed()  # this worker's own prefix, after any fork
         await self.store.start()
+        await self.operator.start()
         await self.legacy_backend.start()
         await self.new_backend.start()
         if self.shadow is not None:
@@ -158,7 +164,14 @@ class Gateway:
         self.readiness.mark_ready()
 
     async def shutdown(self) -> None:
-        parts = (self.listener, self.shadow, self.new_backend, self.legacy_backend, self.store)
+        parts = (
+            self.listener,
+            self.shadow,
+            self.new_backend,
+            self.legacy_backend,
+            self.operator,
+            self.store,
+        )
         for part in parts:
             if part is not None:
                 try:

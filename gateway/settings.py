@@ -115,6 +115,38 @@ class GatewaySettings(BaseSettings):
 
     request_id_header: str = "X-Request-ID"
 
+    # Operator plane (docs/operator-guide.md). Its Redis keys sit beside the
+    # flag table: <flag_key>:audit, :workers, :applied, :window:*, :guard.
+    audit_max_entries: int = Field(default=10_000, ge=1)
+    # Workers heartbeat as "<replica_name>:<pid>" (default: the host name).
+    replica_name: str | None = None
+    heartbeat_interval: float = Field(default=1.0, gt=0)
+    worker_ttl: float = Field(default=5.0, gt=0)
+    # A flip answers once every live worker applied it, or after this many
+    # seconds naming those that did not (0: answer without waiting).
+    flip_ack_timeout: float = Field(default=5.0, ge=0)
+
+    # Prometheus metrics at <admin_prefix>/metrics. Under several workers they
+    # are summed through files in metrics_dir (default: a directory per
+    # server, named after its master process, under the system temp dir).
+    metrics_enabled: bool = True
+    metrics_dir: Path | None = None
+
+    # Automatic rollback: a route on canary/new goes back to legacy when, over
+    # the last rollback_window_seconds, the new app's 5xx rate exceeds the
+    # legacy's by rollback_error_margin (or its p99 by
+    # rollback_p99_margin_seconds), with rollback_min_requests on new.
+    rollback_enabled: bool = True
+    rollback_window_seconds: int = Field(default=30, ge=2, le=3600)
+    rollback_min_requests: int = Field(default=20, ge=1)
+    rollback_error_margin: float = Field(default=0.1, gt=0, le=1)
+    rollback_p99_margin_seconds: float | None = Field(default=None, gt=0)
+    rollback_check_interval: float = Field(default=1.0, gt=0, le=60)
+    # Automatic promotion of canaries through these percentages (e.g.
+    # [1, 5, 25, 100]), each held promotion_hold_seconds while healthy.
+    promotion_steps: list[float] = Field(default_factory=list)
+    promotion_hold_seconds: float = Field(default=300, gt=0)
+
     @model_validator(mode="after")
     def _one_legacy_source(self) -> GatewaySettings:
         if self.legacy_upstream:
@@ -130,6 +162,19 @@ class GatewaySettings(BaseSettings):
     @classmethod
     def _patterns_compile(cls, value: dict[str, str | None]) -> dict[str, str | None]:
         Normalisers.build(value)  # raises NormaliserError (a ValueError) naming the bad one
+        return value
+
+    @model_validator(mode="after")
+    def _ttl_outlives_heartbeat(self) -> GatewaySettings:
+        if self.worker_ttl <= self.heartbeat_interval:
+            raise ValueError("worker_ttl must be longer than heartbeat_interval")
+        return self
+
+    @field_validator("promotion_steps")
+    @classmethod
+    def _steps(cls, value: list[float]) -> list[float]:
+        if any(not 0 < step <= 100 for step in value) or value != sorted(set(value)):
+            raise ValueError("promotion_steps must be increasing percentages in (0, 100]")
         return value
 
     @field_validator("admin_listen")

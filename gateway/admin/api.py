@@ -2,9 +2,12 @@
 
 ``GET /health`` and ``GET /ready`` answer anyone (probes). Everything else
 needs an admin token (see gateway/admin/auth.py): ``GET /routes``,
-``GET /flags``, ``PUT /flags/{key}`` with ``{"flag": "canary 10"}``,
-``GET /shadow``, ``GET /fallbacks``. Answers are JSON; client mistakes are
-4xx with an ``error`` message, never a 500.
+``GET /flags``, ``PUT /flags/{key}`` with ``{"flag": "canary 10", "reason":
+"..."}``, ``POST /flips`` (bulk: ``{"targets": [...]}`` and/or ``{"match":
+"notes.*"}``), ``GET /audit?limit=``, ``GET /shadow``, ``GET /fallbacks``.
+Flips go through the flip service (gateway/flipping.py): audited, and
+answered once every live worker applied them. Answers are JSON; client
+mistakes are 4xx with an ``error`` message, never a 500.
 """
 
 from __future__ import annotations
@@ -21,14 +24,22 @@ from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from gateway.admin.auth import AdminAuth
-from gateway.flags import FlagError, parse_flag
+from gateway.audit import AuditLog, AuditUnavailable
+from gateway.flags import FlagError
 from gateway.flagstore import FlagStore, FlagStoreUnavailable
+from gateway.flipping import FlipService
 from gateway.flips import FlipRefused, FlipRules
 from gateway.readiness import Readiness
 
 REPLICA = f"{socket.gethostname()}:{os.getpid()}"
 MAX_BODY_BYTES = 64 * 1024
-FLIP_BODY_HINT = 'body must be JSON like {"flag": "canary 10"}'
+FLIP_BODY_HINT = 'body must be JSON like {"flag": "canary 10", "reason": "why (optional)"}'
+BULK_BODY_HINT = (
+    'body must be JSON like {"targets": ["a", "b"], "flag": "new", "reason": "..."} '
+    'or {"match": "notes.*", "flag": "new"} ("*" for every route)'
+)
+DEFAULT_AUDIT_LIMIT = 100
+MAX_AUDIT_LIMIT = 1000
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -69,6 +80,8 @@ class AdminAPI:
         store: FlagStore,
         readiness: Readiness,
         *,
+        flips: FlipService,
+        audit: AuditLog,
         shadow_stats: Callable[[], Awaitable[dict[str, Any]]] | None = None,
         fallback_stats: Callable[[], Mapping[str, int]] | None = None,
         probes_only: bool = False,
@@ -77,6 +90,8 @@ class AdminAPI:
         self.rules = rules
         self.store = store
         self.readiness = readiness
+        self.flips = flips
+        self.audit = audit
         self.shadow_stats = shadow_stats
         self.fallback_stats = fallback_stats
         routes = [
@@ -88,6 +103,8 @@ class AdminAPI:
                 ("/routes", self.list_routes, "GET"),
                 ("/flags", self.list_flags, "GET"),
                 ("/flags/{key}", self.flip, "PUT"),
+                ("/flips", self.flip_bulk, "POST"),
+                ("/audit", self.audit_trail, "GET"),
                 ("/shadow", self.shadow, "GET"),
                 ("/fallbacks", self.fallbacks, "GET"),
             ]
@@ -146,7 +163,7 @@ class AdminAPI:
     async def flip(self, request: Request) -> Response:
         key = request.path_params["key"]
         try:
-            endpoints = self.rules.endpoints_for(key)
+            self.rules.endpoints_for(key)
         except FlipRefused as exc:
             return _error(400, str(exc))
         try:
@@ -155,19 +172,55 @@ class AdminAPI:
             return _error(400, f"{exc}; {FLIP_BODY_HINT}")
         if not isinstance(body, dict) or "flag" not in body:
             return _error(400, FLIP_BODY_HINT)
+        reason = body.get("reason", "")
+        if not isinstance(reason, str):
+            return _error(400, FLIP_BODY_HINT)
+        return await self._flip([key], body["flag"], reason, request)
+
+    async def flip_bulk(self, request: Request) -> Response:
         try:
-            flag = parse_flag(body["flag"])
-        except FlagError as exc:
+            body = await read_json(request)
+        except ValueError as exc:
+            return _error(400, f"{exc}; {BULK_BODY_HINT}")
+        if not isinstance(body, dict) or "flag" not in body:
+            return _error(400, BULK_BODY_HINT)
+        targets, match, reason = body.get("targets", []), body.get("match"), body.get("reason", "")
+        if (
+            not isinstance(targets, list)
+            or not all(isinstance(t, str) for t in targets)
+            or not (match is None or isinstance(match, str))
+            or not isinstance(reason, str)
+            or (not targets and match is None)
+        ):
+            return _error(400, BULK_BODY_HINT)
+        try:
+            keys = self.flips.keys_for(targets, match)
+        except FlipRefused as exc:
             return _error(400, str(exc))
+        return await self._flip(keys, body["flag"], reason, request)
+
+    async def _flip(self, keys: list[str], flag: object, reason: str, request: Request) -> Response:
+        if not isinstance(flag, str):
+            return _error(400, f"a flag must be a string; {FLIP_BODY_HINT}")
         try:
-            table = await self.store.set_flag(key, flag)
+            result = await self.flips.flip_many(
+                keys, flag, actor=request.state.actor, reason=reason, via="api"
+            )
+        except (FlipRefused, FlagError) as exc:
+            return _error(400, str(exc))
         except FlagStoreUnavailable as exc:
             return _error(503, str(exc))
-        missing = self.rules.unimplemented(endpoints) if flag.kind != "legacy" else []
-        warnings = [f"the new app does not implement {', '.join(missing)}"] if missing else []
-        return JSONResponse(
-            {"key": key, "flag": str(flag), "version": table.version, "warnings": warnings}
-        )
+        return JSONResponse(result.as_dict())
+
+    async def audit_trail(self, request: Request) -> Response:
+        raw = request.query_params.get("limit", str(DEFAULT_AUDIT_LIMIT))
+        if not raw.isdigit() or not 0 < int(raw) <= MAX_AUDIT_LIMIT:
+            return _error(400, f"limit must be a whole number from 1 to {MAX_AUDIT_LIMIT}")
+        try:
+            entries = await self.audit.recent(int(raw))
+        except AuditUnavailable as exc:
+            return _error(503, str(exc))
+        return JSONResponse({"entries": [e.as_dict() for e in entries]})
 
     async def shadow(self, request: Request) -> Response:
         stats = await self.shadow_stats() if self.shadow_stats else None
