@@ -83,6 +83,7 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.operator = operator or OperatorPlane(settings, rules, store)
+        self.observer = self.operator.observer
         self.rules = rules
         self.routes = rules.routes
         self.groups: Groups = rules.groups
@@ -104,6 +105,9 @@ class Gateway:
         # mid-request, so its backends label their own answers.
         self.fallback = Fallback(ServedBy(new, "new"), ServedBy(legacy, "legacy"))
         self.shadowed: ASGIApp = Shadowed(shadow, legacy) if shadow else legacy
+        self.fallback.on_fallback = self.operator.fallback
+        if shadow is not None:
+            shadow.on_result = self.operator.shadow_result
         self._fallback_keys = frozenset(settings.fallback)
 
         self._prefix = settings.admin_prefix.rstrip("/")
@@ -123,6 +127,7 @@ class Gateway:
                 self.readiness,
                 flips=self.operator.flips,
                 audit=self.operator.audit,
+                metrics=self.operator.metrics,
                 shadow_stats=shadow.snapshot if shadow is not None else None,
                 fallback_stats=lambda: self.fallback.counts,
                 probes_only=probes_only,
@@ -244,7 +249,11 @@ class Gateway:
         else:
             extra = self._own(rid, table, (SERVED_BY, decision.served_by), decision.set_cookie)
             replaced = self._own_and_label
-        await decision.backend(scope, receive, self._with_headers(send, extra, replaced))
+        send = self._with_headers(send, extra, replaced)
+        if self.observer is None:
+            await decision.backend(scope, receive, send)
+        else:  # metrics and rollback windows see the answer's end
+            await self.observer(decision, scope, receive, send)
 
     def _own(
         self,
@@ -413,7 +422,8 @@ def create_gateway(
         log.warning("the admin API is closed: %s", "set GATEWAY_ADMIN_TOKEN to use it")
 
     store = store or build_flag_store(settings)
-    _refuse_split_memory_flags(store, server_worker_count())
+    workers = server_worker_count()
+    _refuse_split_memory_flags(store, workers)
 
     if legacy_backend is None or new_backend is None:
         from gateway.backends import build_legacy_backend, build_new_backend
@@ -429,6 +439,7 @@ def create_gateway(
         new_backend,
         auth=auth,
         shadow=ShadowRunner(settings, new_backend),
+        operator=OperatorPlane(settings, rules, store, workers=workers),
     )
 
 

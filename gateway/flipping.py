@@ -116,6 +116,8 @@ class FlipService:
         self.store = store
         self.audit = audit
         self.acks = acks
+        # Told of each stored change (e.g. the rollback windows restart the key's count).
+        self.listeners: list[Callable[[Change], Awaitable[None]]] = []
 
     async def flip(
         self, target: str, flag_value: str | Flag, *, actor: str, reason: str = "", via: str
@@ -161,6 +163,11 @@ class FlipService:
                 (f"the new app does not implement {', '.join(missing)}",) if missing else (),
             )
             changes.append(change)
+            for listener in self.listeners:
+                try:
+                    await listener(change)
+                except Exception:
+                    log.exception("flip listener failed for %s", key)
             entry = AuditEntry(
                 utc_now(), actor, key, change.old_flag, change.new_flag, reason, via, change.version
             )

@@ -9,21 +9,30 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
+from collections.abc import Callable
 
 import redis.asyncio as aredis
 
 from gateway.audit import AuditLog, MemoryAuditLog, RedisAuditLog, audit_key
 from gateway.flagstore import FlagStore, RedisFlagStore
-from gateway.flipping import FlipService
+from gateway.flipping import Change, FlipService
 from gateway.flips import FlipRules
+from gateway.metrics import GatewayMetrics, metrics_dir_for
+from gateway.observing import RequestObserver, Sink
 from gateway.presence import Presence, wait_for_version, worker_id
+from gateway.rollback import RollbackGuard, RouteWindows, Windows
 from gateway.settings import GatewaySettings
+from shared_session.events import add_store_error_listener
 
 log = logging.getLogger("gateway.operator")
 
 
 class OperatorPlane:
-    """What operators act through; ``flips`` is the one way to change a flag."""
+    """What operators act through and see: ``flips`` (the one way to change a
+    flag), ``audit``, ``metrics`` (None when switched off), ``guard``
+    (automatic rollback/promotion) and ``observer`` (what the gateway calls
+    each backend through; None when nothing watches answers)."""
 
     def __init__(
         self,
@@ -32,8 +41,10 @@ class OperatorPlane:
         store: FlagStore,
         *,
         audit: AuditLog | None = None,
+        workers: int | None = None,
     ) -> None:
         self.settings = settings
+        self.store = store
         self.worker = worker_id(settings.replica_name)
         self.redis: aredis.Redis | None = None
         self.presence: Presence | None = None
@@ -66,12 +77,54 @@ class OperatorPlane:
         self.audit = audit
         self.flips = FlipService(rules, store, audit, ack_waiter)
 
+        self.metrics: GatewayMetrics | None = None
+        sinks: list[Sink] = []
+        if settings.metrics_enabled:
+            self.metrics = GatewayMetrics(
+                lambda: store.table.version, metrics_dir_for(settings, workers)
+            )
+            metrics = self.metrics
+            sinks.append(
+                lambda d, side, status, seconds: metrics.observe_request(
+                    d.endpoint, side, status, seconds
+                )
+            )
+        windows = Windows(self.redis, settings.flag_key, settings.rollback_window_seconds)
+        self.route_windows = RouteWindows(windows)
+        self.guard = RollbackGuard(
+            settings, store, self.flips, windows, self.route_windows, self.worker
+        )
+        self.flips.listeners.append(self._restart_window)
+        self._windows = windows
+        if settings.rollback_enabled or settings.promotion_steps:
+            sinks.append(self.route_windows.observe)
+        self.observer = RequestObserver(sinks) if sinks else None
+        self._remove_listener: Callable[[], None] | None = None
+
+    async def _restart_window(self, change: Change) -> None:
+        # Answers given before a flip say nothing about the route after it.
+        await self._windows.mark_changed(change.target, time.time())
+
+    def shadow_result(self, endpoint: str, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.shadow_result(endpoint, result)
+
+    def fallback(self, endpoint: str) -> None:
+        if self.metrics is not None:
+            self.metrics.fallback(endpoint)
+
     async def start(self) -> None:
-        """Start heartbeats (after the flag store has loaded its table)."""
+        """Start heartbeats and the rollback guard (after the flag store has loaded)."""
+        if self.metrics is not None:
+            self._remove_listener = add_store_error_listener(self.metrics.session_store_error)
         if self.presence is not None:
             await self.presence.start()
+        await self.guard.start()
 
     async def aclose(self) -> None:
+        if self._remove_listener is not None:
+            self._remove_listener()
+        await self.guard.aclose()
         if self.presence is not None:
             await self.presence.aclose()
         await self.audit.aclose()

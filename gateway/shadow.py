@@ -17,6 +17,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,6 +85,12 @@ class ShadowRunner:
         )
         self.idle = asyncio.Event()
         self.idle.set()
+        # Told (route, "match" | "mismatch" | "dropped" | "error") for each replay.
+        self.on_result: Callable[[str, str], None] | None = None
+
+    def _note(self, route: str, result: str) -> None:
+        if self.on_result is not None:
+            self.on_result(route, result)
 
     async def start(self) -> None:
         await self.counts.start()
@@ -142,12 +149,14 @@ class ShadowRunner:
             return  # client gone or the primary failed: nothing to compare with
         if body_too_big or answer.too_big:
             self.counts.count("dropped", "too_big")
+            self._note(route, "dropped")
             return
         try:
             self.queue.put_nowait(_Job(route, replay_scope, bytes(request_body), answer))
             self.idle.clear()
         except asyncio.QueueFull:
             self.counts.count("dropped", "queue_full")
+            self._note(route, "dropped")
 
     def stats(self) -> dict[str, Any]:
         """This process's counts (all of them without Redis): see ``snapshot``."""
@@ -194,11 +203,13 @@ class ShadowRunner:
                 await self.new(job.scope, receive, send)
         except TimeoutError:
             self.counts.count("dropped", "timeout")
+            self._note(job.route, "dropped")
             return
         except Exception as exc:
             error = f"new app raised {exc!r}"
         if shadow.too_big:
             self.counts.count("dropped", "too_big")
+            self._note(job.route, "dropped")
             return
         # The shadow must never change the client's cookies, even by accident.
         shadow.headers = [(k, v) for k, v in shadow.headers if k.lower() != b"set-cookie"]
@@ -219,9 +230,11 @@ class ShadowRunner:
             )
             if mismatch is None:
                 self.counts.count("matched", job.route)
+                self._note(job.route, "match")
                 return
             differences = mismatch.as_dict()
         self.counts.count("mismatched", job.route)
+        self._note(job.route, "error" if error else "mismatch")
         self.counts.add_sample(
             {
                 "route": job.route,

@@ -4,7 +4,8 @@
 needs an admin token (see gateway/admin/auth.py): ``GET /routes``,
 ``GET /flags``, ``PUT /flags/{key}`` with ``{"flag": "canary 10", "reason":
 "..."}``, ``POST /flips`` (bulk: ``{"targets": [...]}`` and/or ``{"match":
-"notes.*"}``), ``GET /audit?limit=``, ``GET /shadow``, ``GET /fallbacks``.
+"notes.*"}``), ``GET /audit?limit=``, ``GET /rollbacks`` (the automatic flips),
+``GET /metrics`` (Prometheus), ``GET /shadow``, ``GET /fallbacks``.
 Flips go through the flip service (gateway/flipping.py): audited, and
 answered once every live worker applied them. Answers are JSON; client
 mistakes are 4xx with an ``error`` message, never a 500.
@@ -29,6 +30,7 @@ from gateway.flags import FlagError
 from gateway.flagstore import FlagStore, FlagStoreUnavailable
 from gateway.flipping import FlipService
 from gateway.flips import FlipRefused, FlipRules
+from gateway.metrics import GatewayMetrics
 from gateway.readiness import Readiness
 
 REPLICA = f"{socket.gethostname()}:{os.getpid()}"
@@ -82,6 +84,7 @@ class AdminAPI:
         *,
         flips: FlipService,
         audit: AuditLog,
+        metrics: GatewayMetrics | None = None,
         shadow_stats: Callable[[], Awaitable[dict[str, Any]]] | None = None,
         fallback_stats: Callable[[], Mapping[str, int]] | None = None,
         probes_only: bool = False,
@@ -92,6 +95,7 @@ class AdminAPI:
         self.readiness = readiness
         self.flips = flips
         self.audit = audit
+        self.metrics = metrics
         self.shadow_stats = shadow_stats
         self.fallback_stats = fallback_stats
         routes = [
@@ -105,6 +109,8 @@ class AdminAPI:
                 ("/flags/{key}", self.flip, "PUT"),
                 ("/flips", self.flip_bulk, "POST"),
                 ("/audit", self.audit_trail, "GET"),
+                ("/rollbacks", self.rollbacks, "GET"),
+                ("/metrics", self.prometheus, "GET"),
                 ("/shadow", self.shadow, "GET"),
                 ("/fallbacks", self.fallbacks, "GET"),
             ]
@@ -221,6 +227,19 @@ class AdminAPI:
         except AuditUnavailable as exc:
             return _error(503, str(exc))
         return JSONResponse({"entries": [e.as_dict() for e in entries]})
+
+    async def rollbacks(self, request: Request) -> Response:
+        try:
+            entries = await self.audit.recent(MAX_AUDIT_LIMIT)
+        except AuditUnavailable as exc:
+            return _error(503, str(exc))
+        return JSONResponse({"entries": [e.as_dict() for e in entries if e.via == "auto"]})
+
+    async def prometheus(self, request: Request) -> Response:
+        if self.metrics is None:
+            return _error(404, "metrics are switched off (GATEWAY_METRICS_ENABLED=false)")
+        body, content_type = self.metrics.render()
+        return Response(body, media_type=content_type)
 
     async def shadow(self, request: Request) -> Response:
         stats = await self.shadow_stats() if self.shadow_stats else None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import redis
 import typer
 
 from gateway.cli.common import (
@@ -20,11 +19,12 @@ from gateway.cli.common import (
     local_flags,
     local_rules,
     out,
-    redis_client,
 )
+from gateway.cli.local_flips import flip_locally, rules_for
 from gateway.cli.output import describe_source, emit_json, print_table, source_of
 from gateway.flags import FlagError, parse_flag
-from gateway.flagstore.redis import flip_sync
+from gateway.flagstore import FlagStoreUnavailable
+from gateway.flipping import matching_keys
 from gateway.flips import FlipRefused
 
 ROUTE_HEADERS = ("endpoint", "flag", "new?", "group", "methods", "rule")
@@ -101,50 +101,84 @@ def flags(url: UrlOption = None, token: TokenOption = None, as_json: JsonOption 
         typer.echo(f"  {key}: {text}")
 
 
+GLOB_CHARS = frozenset("*?[")
+
+
+def bulk_request(targets: list[str], all_routes: bool) -> tuple[list[str], str | None]:
+    """(named keys, glob pattern or None) of a flip; raises CliError when unclear."""
+    patterns = [t for t in targets if GLOB_CHARS & set(t)]
+    names = [t for t in targets if t not in patterns]
+    if all_routes:
+        if targets:
+            raise CliError("--all flips every route and group: name no route with it")
+        return [], "*"
+    if len(patterns) > 1:
+        raise CliError(f"one pattern per flip, got {', '.join(patterns)}")
+    if not targets:
+        raise CliError("name a route, a group or a pattern such as 'auth.*', or pass --all")
+    return names, patterns[0] if patterns else None
+
+
 @app.command()
 def flip(
-    route: Annotated[str, typer.Argument(help="Legacy endpoint (e.g. notes.create) or group")],
-    flag: Annotated[str, typer.Argument(help="legacy | new | shadow | 'canary 12.5'")],
+    targets: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Legacy endpoints (e.g. notes.create), groups, or one quoted pattern "
+            "such as 'auth.*'",
+            show_default=False,
+        ),
+    ] = None,
+    flag: Annotated[str, typer.Argument(help="legacy | new | shadow | 'canary 12.5'")] = "",
+    all_routes: Annotated[
+        bool, typer.Option("--all", help="Flip every route and group (e.g. back to legacy)")
+    ] = False,
+    reason: Annotated[str, typer.Option(help="Why: kept in the audit trail")] = "",
     url: UrlOption = None,
     token: TokenOption = None,
     check: Annotated[
-        bool, typer.Option(help="Without --url: load the apps to check the route name")
+        bool, typer.Option(help="Without --url: load the apps to check the route names")
     ] = True,
     as_json: JsonOption = False,
 ) -> None:
-    """Set one route's (or group's) flag, via a running gateway or directly in Redis."""
+    """Set the flag of routes or groups in one call, via a running gateway or in Redis:
+    `flip notes.list new`, `flip notes.list notes.show new`, `flip 'auth.*' canary 5`,
+    `flip --all legacy`. Every change is audited; all names are checked first."""
+    names = list(targets or [])
+    if not flag and names:  # the flag is the last positional argument
+        flag = names.pop()
     try:
         settings = load_settings()
         parsed = parse_flag(flag)
+        keys, pattern = bulk_request(names, all_routes)
         if url:
-            data = admin_request(
-                settings, url, token, "PUT", f"/flags/{route}", json={"flag": flag}
-            )
-            version, warnings = data["version"], data.get("warnings", [])
+            if pattern is None and len(keys) == 1:
+                body = {"flag": flag, "reason": reason}
+                data = admin_request(settings, url, token, "PUT", f"/flags/{keys[0]}", json=body)
+            else:
+                body = {"targets": keys, "match": pattern, "flag": flag, "reason": reason}
+                data = admin_request(settings, url, token, "POST", "/flips", json=body)
         else:
-            client = redis_client(settings)
-            warnings = []
-            if check:
-                local_rules(settings).endpoints_for(route)
-            try:
-                version = flip_sync(client, settings.flag_key, settings.flag_channel, route, parsed)
-            except redis.RedisError as exc:
-                raise CliError(f"flag not changed: Redis at {settings.redis_url}: {exc}") from exc
-    except (CliError, FlagError, FlipRefused) as exc:
+            rules = rules_for(settings, check)
+            if pattern is not None:
+                keys = [*keys, *matching_keys(rules, pattern)]
+            result = flip_locally(settings, keys, flag, rules=rules, reason=reason)
+            data = result.as_dict()
+    except (CliError, FlagError, FlipRefused, FlagStoreUnavailable) as exc:
         fail(str(exc), as_json)
     source = source_of(settings, url)
+    changes = data.get("changes") or [{"key": data.get("key"), "flag": str(parsed)}]
     if as_json:
-        emit_json(
-            {
-                "source": source,
-                "key": route,
-                "flag": str(parsed),
-                "version": version,
-                "warnings": warnings,
-            }
-        )
+        emit_json({"source": source, **data})
         return
     typer.echo(describe_source(source))
-    typer.echo(f"{route} -> {parsed} (flags version {version})")
-    for warning in warnings:
-        err.print(f"[yellow]warning:[/] {warning}", highlight=False, markup=True)
+    for change in changes:
+        version = change.get("version", data["version"])
+        before = f"; before: {change['old_flag']}" if change.get("old_flag") else ""
+        typer.echo(f"{change['key']} -> {change['flag']} (flags version {version}){before}")
+    acks = data.get("acks")
+    if acks and not acks.get("complete", True):
+        missing = ", ".join(acks.get("missing", [])) or "-"
+        err.print(f"[yellow]warning:[/] not applied yet by {missing}", highlight=False)
+    for warning in data.get("warnings", []):
+        err.print(f"[yellow]warning:[/] {warning}", highlight=False)

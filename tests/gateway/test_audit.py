@@ -3,14 +3,19 @@ old and new flag and reason; shared through Redis; bulk flips; acknowledgements.
 
 from __future__ import annotations
 
+import getpass
+import json
 from pathlib import Path
 
 import httpx
+from typer.testing import CliRunner
 
+from gateway.cli import app
 from tests.gateway.support import echo_gateway, serve, settings_for
 
 ALICE = {"Authorization": "Bearer a-token"}
 DEPLOY = {"Authorization": "Bearer d-token"}
+runner = CliRunner()
 
 
 def token_settings(tmp_path: Path, **overrides: object):  # type: ignore[no-untyped-def]
@@ -153,3 +158,56 @@ def test_a_flip_names_the_workers_that_did_not_apply_it(
     assert acks["not_acked"] == ["stuck:1"] and not acks["complete"]
     assert 0.5 <= acks["seconds"] < 2
     assert [a.split(":")[0] for a in acks["acked"]] == ["one"]
+
+
+# --- the CLI ------------------------------------------------------------------
+
+
+def cli_env(tmp_path: Path, redis_url: str, key_prefix: str) -> dict[str, str]:
+    return {
+        "GATEWAY_LEGACY_APP": "tests.gateway.support:rich_flask_app()",
+        "GATEWAY_NEW_APP": "tests.gateway.support:rich_fastapi_app()",
+        "GATEWAY_REDIS_URL": redis_url,
+        "GATEWAY_FLAG_KEY": f"{key_prefix}flags",
+        "GATEWAY_FLAG_CHANNEL": f"{key_prefix}channel",
+        "GATEWAY_FLAG_CACHE_PATH": str(tmp_path / "flags.json"),
+        "GATEWAY_ADMIN_TOKEN": "cli-token",
+        "COLUMNS": "200",
+    }
+
+
+def test_a_local_cli_flip_is_audited_as_the_os_user_and_read_back(
+    tmp_path: Path, redis_url: str, key_prefix: str
+) -> None:
+    env = cli_env(tmp_path, redis_url, key_prefix)
+    flipped = runner.invoke(app, ["flip", "prices", "new", "--reason", "cli says so"], env=env)
+    shown = runner.invoke(app, ["audit", "--json"], env=env)
+    table = runner.invoke(app, ["audit"], env=env)
+    assert flipped.exit_code == 0, flipped.output
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.stdout)
+    assert "Redis" in data["source"]
+    (entry,) = data["entries"]
+    assert (entry["actor"], entry["via"], entry["target"]) == (getpass.getuser(), "cli", "prices")
+    assert (entry["old_flag"], entry["new_flag"], entry["reason"]) == (
+        "legacy",
+        "new",
+        "cli says so",
+    )
+    assert "cli says so" in table.stdout and "legacy -> new" in table.stdout
+
+
+def test_the_cli_reads_the_audit_of_a_running_gateway(tmp_path: Path) -> None:
+    env = {"GATEWAY_ADMIN_TOKEN": "a-token", "COLUMNS": "200"}
+    with serve(echo_gateway(token_settings(tmp_path))) as url:
+        runner.invoke(app, ["flip", "prices", "shadow", "--url", url, "--reason", "look"], env=env)
+        shown = runner.invoke(app, ["audit", "--json", "--url", url], env=env)
+    assert shown.exit_code == 0, shown.output
+    (entry,) = json.loads(shown.stdout)["entries"]
+    assert (entry["actor"], entry["new_flag"], entry["reason"]) == ("alice", "shadow", "look")
+
+
+def test_the_cli_audit_without_redis_or_url_says_what_to_do(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["audit"], env={"GATEWAY_REDIS_URL": "", "REDIS_URL": ""})
+    assert result.exit_code == 1
+    assert "--url" in result.output
