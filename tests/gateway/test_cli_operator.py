@@ -186,3 +186,57 @@ def test_shadow_without_redis_or_url_says_to_pass_url(env: dict[str, str]) -> No
     result = runner.invoke(app, ["shadow"], env={**env, "GATEWAY_REDIS_URL": "", "REDIS_URL": ""})
     assert result.exit_code == 1
     assert "pass --url" in result.output
+
+
+def test_bulk_flips_by_pattern_names_and_all_through_a_running_gateway(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    settings = settings_for(tmp_path, admin_token="cli-token")
+    gateway = create_gateway(
+        settings, legacy_backend=EchoBackend("legacy"), new_backend=EchoBackend("new")
+    )
+    with serve(gateway) as url:
+        pattern = runner.invoke(app, ["flip", "notes.*", "new", "--url", url, "--json"], env=env)
+        named = runner.invoke(app, ["flip", "prices", "signed", "shadow", "--url", url], env=env)
+        flags = runner.invoke(app, ["flags", "--url", url, "--json"], env=env)
+        back = runner.invoke(
+            app, ["flip", "--all", "legacy", "--reason", "roll back", "--url", url], env=env
+        )
+        audit = httpx.get(
+            f"{url}/_gateway/audit?limit=100", headers={"Authorization": "Bearer cli-token"}
+        ).json()["entries"]
+    assert pattern.exit_code == 0, pattern.output
+    keys = sorted(c["key"] for c in json.loads(pattern.output)["changes"])
+    assert keys == ["notes.edit", "notes.list", "notes.new", "notes.show", "notes.update"]
+    assert named.exit_code == 0, named.output
+    assert "prices -> shadow" in named.output and "signed -> shadow" in named.output
+    texts = json.loads(flags.output)["flags"]
+    assert texts["notes.show"] == "new" and texts["signed"] == "shadow"
+    assert back.exit_code == 0, back.output
+    assert "notes.show -> legacy" in back.output and "prices -> legacy" in back.output
+    assert any(e["reason"] == "roll back" and e["target"] == "signed" for e in audit)
+
+
+def test_bulk_flip_locally_in_redis_by_pattern(env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["flip", "reporting.*", "canary 5", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    changes = json.loads(result.output)["changes"]
+    assert [c["key"] for c in changes] == [LONG_NAMES[1]]
+    back = runner.invoke(app, ["flip", "--all", "legacy"], env=env)
+    assert back.exit_code == 0, back.output
+    assert all(f"{name} -> legacy" in back.output for name in LONG_NAMES)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["flip", "a.*", "b.*", "new"], "one pattern per flip"),
+        (["flip", "--all", "notes.list", "new"], "name no route with it"),
+        (["flip", "nothing.*", "new"], "no route or group matches"),
+        (["flip", "new"], "name a route"),
+    ],
+)
+def test_unclear_bulk_flips_are_refused(env: dict[str, str], args: list[str], message: str) -> None:
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == 1
+    assert message in result.output
