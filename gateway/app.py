@@ -131,6 +131,7 @@ class Gateway:
                 shadow_stats=shadow.snapshot if shadow is not None else None,
                 fallback_stats=lambda: self.fallback.counts,
                 probes_only=probes_only,
+                dashboard_session_seconds=settings.dashboard_session_seconds,
             )
 
         self.listener: AdminListener | None = None

@@ -65,6 +65,8 @@ class GatewaySettings(BaseSettings):
     # "host:port": serve the admin API on its own listener; the public port
     # then answers only <admin_prefix>/health and <admin_prefix>/ready.
     admin_listen: str | None = None
+    # Lifetime of a dashboard sign-in (its signed session cookie), in seconds.
+    dashboard_session_seconds: int = Field(default=1800, ge=60, le=86400)
 
     # Graceful shutdown: after SIGTERM, <admin_prefix>/ready answers 503 and
     # responses ask clients to close their connection for this many seconds,

@@ -8,7 +8,8 @@ needs an admin token (see gateway/admin/auth.py): ``GET /routes``,
 ``GET /metrics`` (Prometheus), ``GET /shadow``, ``GET /fallbacks``.
 Flips go through the flip service (gateway/flipping.py): audited, and
 answered once every live worker applied them. Answers are JSON; client
-mistakes are 4xx with an ``error`` message, never a 500.
+mistakes are 4xx with an ``error`` message, never a 500. ``GET /`` is the
+HTML dashboard (gateway/admin/dashboard.py), with its own sign-in.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from gateway.admin.auth import AdminAuth
+from gateway.admin.dashboard import Dashboard
 from gateway.audit import AuditLog, AuditUnavailable
 from gateway.flags import FlagError
 from gateway.flagstore import FlagStore, FlagStoreUnavailable
@@ -88,6 +90,7 @@ class AdminAPI:
         shadow_stats: Callable[[], Awaitable[dict[str, Any]]] | None = None,
         fallback_stats: Callable[[], Mapping[str, int]] | None = None,
         probes_only: bool = False,
+        dashboard_session_seconds: int = 1800,
     ) -> None:
         self.auth = auth
         self.rules = rules
@@ -118,6 +121,19 @@ class AdminAPI:
                 Route(prefix + path, self._guarded(handler), methods=[method])
                 for path, handler, method in protected
             ]
+            # The HTML dashboard signs in with a token and keeps a session cookie.
+            dashboard = Dashboard(
+                prefix,
+                auth,
+                rules,
+                store,
+                flips,
+                audit,
+                shadow_stats=shadow_stats,
+                metrics=metrics,
+                session_seconds=dashboard_session_seconds,
+            )
+            routes += dashboard.routes()
         self.router = Router(routes=routes, default=self._not_found)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
