@@ -120,7 +120,7 @@ class ShadowStats:
         samples: int = 20,
         flush_interval: float = 0.5,
     ) -> None:
-        self.redis_url = redis_url
+        self.redis_url = redis_url or None  # "" (an emptied variable) means no Redis
         self.key = key
         self.max_samples = samples
         self.flush_interval = flush_interval
