@@ -12,6 +12,7 @@ import pytest
 
 from gateway.app import create_gateway
 from tests.gateway.support import EchoBackend, serve, settings_for
+from tests.processes import ServerProcess, free_port, gunicorn_gateway
 
 TOKEN = "dash-secret-token"
 
@@ -195,3 +196,34 @@ def test_open_admin_signs_in_loopback_clients_without_a_token(tmp_path: Path) ->
             answer = client.post("/_gateway/signin", data={"csrf": csrf_of(form.text), "token": ""})
             assert answer.status_code == 303
             assert "Signed in as <strong>open-admin</strong>" in client.get("/_gateway/").text
+
+
+@pytest.mark.slow
+def test_a_sign_in_holds_on_every_worker_and_a_flip_reaches_them_all(
+    tmp_path: Path, redis_url: str, key_prefix: str
+) -> None:
+    port = free_port()
+    env = {
+        "GATEWAY_LEGACY_APP": "tests.gateway.support:rich_flask_app()",
+        "GATEWAY_NEW_APP": "tests.gateway.support:rich_fastapi_app()",
+        "GATEWAY_REDIS_URL": redis_url,
+        "GATEWAY_FLAG_KEY": f"{key_prefix}flags",
+        "GATEWAY_FLAG_CHANNEL": f"{key_prefix}channel",
+        "GATEWAY_FLAG_CACHE_PATH": str(tmp_path / "flags.json"),
+        "GATEWAY_ADMIN_TOKENS": f'["alice:{TOKEN}"]',
+    }
+    base = f"http://127.0.0.1:{port}"
+    with ServerProcess(gunicorn_gateway(port, 2), tmp_path / "gw.log", env) as server:
+        server.wait_for(f"{base}/_gateway/health")
+        with httpx.Client(base_url=base) as client:
+            csrf = signed_in(client)
+        for _ in range(8):  # new connections: both workers answer, each knows the session
+            with httpx.Client(base_url=base, cookies=client.cookies) as again:
+                assert "Signed in as <strong>alice</strong>" in again.get("/_gateway/").text
+        with httpx.Client(base_url=base, cookies=client.cookies) as again:
+            done = again.post(
+                "/_gateway/flip",
+                data={"csrf": csrf, "key": "prices", "flag": "new", "confirm": "yes"},
+            )
+        assert "Applied by every live worker." in done.text, done.text
+        assert {httpx.get(f"{base}/prices/1.5").headers["x-served-by"] for _ in range(8)} == {"new"}
