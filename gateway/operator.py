@@ -19,7 +19,7 @@ from gateway.flagstore import FlagStore, RedisFlagStore
 from gateway.flipping import Change, FlipService
 from gateway.flips import FlipRules
 from gateway.metrics import GatewayMetrics, metrics_dir_for
-from gateway.observing import RequestObserver, Sink
+from gateway.observing import RequestObserver
 from gateway.presence import Presence, wait_for_version, worker_id
 from gateway.rollback import RollbackGuard, RouteWindows, Windows
 from gateway.settings import GatewaySettings
@@ -77,29 +77,27 @@ class OperatorPlane:
         self.audit = audit
         self.flips = FlipService(rules, store, audit, ack_waiter)
 
+        watching = settings.metrics_enabled or settings.rollback_enabled
+        watching = watching or bool(settings.promotion_steps)
+        self.observer = RequestObserver() if watching else None
+        rows = self.observer.rows if self.observer is not None else {}
         self.metrics: GatewayMetrics | None = None
-        sinks: list[Sink] = []
         if settings.metrics_enabled:
             self.metrics = GatewayMetrics(
-                lambda: store.table.version, metrics_dir_for(settings, workers)
-            )
-            metrics = self.metrics
-            sinks.append(
-                lambda d, side, status, seconds: metrics.observe_request(
-                    d.endpoint, side, status, seconds
-                )
+                lambda: store.table.version, rows, metrics_dir_for(settings, workers)
             )
         windows = Windows(self.redis, settings.flag_key, settings.rollback_window_seconds)
-        self.route_windows = RouteWindows(windows)
+        self.route_windows = RouteWindows(windows, rows, rules.groups.key_for, self._guarded)
         self.guard = RollbackGuard(
             settings, store, self.flips, windows, self.route_windows, self.worker
         )
         self.flips.listeners.append(self._restart_window)
         self._windows = windows
-        if settings.rollback_enabled or settings.promotion_steps:
-            sinks.append(self.route_windows.observe)
-        self.observer = RequestObserver(sinks) if sinks else None
         self._remove_listener: Callable[[], None] | None = None
+
+    def _guarded(self, key: str) -> bool:
+        flag = self.store.table.flags.get(key)
+        return flag is not None and flag.kind in ("canary", "new")
 
     async def _restart_window(self, change: Change) -> None:
         # Answers given before a flip say nothing about the route after it.
@@ -117,6 +115,7 @@ class OperatorPlane:
         """Start heartbeats and the rollback guard (after the flag store has loaded)."""
         if self.metrics is not None:
             self._remove_listener = add_store_error_listener(self.metrics.session_store_error)
+            await self.metrics.start()
         if self.presence is not None:
             await self.presence.start()
         await self.guard.start()
@@ -124,6 +123,8 @@ class OperatorPlane:
     async def aclose(self) -> None:
         if self._remove_listener is not None:
             self._remove_listener()
+        if self.metrics is not None:
+            await self.metrics.aclose()
         await self.guard.aclose()
         if self.presence is not None:
             await self.presence.aclose()

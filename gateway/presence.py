@@ -164,6 +164,9 @@ class Presence:
     _task: asyncio.Task[None] | None = field(default=None, init=False)
     _pending: set[asyncio.Task[None]] = field(default_factory=set, init=False)
     _down: bool = field(default=False, init=False)
+    # One beat at a time, each reading the version when its turn comes: two
+    # beats racing on two connections could land an older version last.
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 
     async def start(self) -> None:
         self.store.add_listener(self._applied)
@@ -183,11 +186,17 @@ class Presence:
 
     async def beat(self) -> None:
         """Say "live, applied version N" now."""
-        version = self.store.table.version
         try:
-            await self.client.eval(
-                HEARTBEAT_SCRIPT, 2, *presence_keys(self.flag_key), self.worker, self.ttl, version
-            )
+            async with self._lock:
+                version = self.store.table.version
+                await self.client.eval(
+                    HEARTBEAT_SCRIPT,
+                    2,
+                    *presence_keys(self.flag_key),
+                    self.worker,
+                    self.ttl,
+                    version,
+                )
         except _REDIS_ERRORS as exc:
             if not self._down:
                 log.warning("worker heartbeat to Redis failed: %s", exc)

@@ -1,7 +1,8 @@
 """Automatic rollback (and optional promotion) of flipped routes.
 
-Every worker counts its answers per flag key and backend (requests, 5xx,
-latency buckets) and adds them every half second to one-second buckets: in
+Every worker counts its answers (gateway/observing.py) and adds what they
+gained, per flag key and backend (requests, 5xx, latency buckets), every
+half second to one-second buckets: in
 Redis (hashes ``<flag_key>:window:<key>:<second>``, expiring after the
 window) so every worker and replica sees the same window, or in memory for a
 single process. Once per ``rollback_check_interval`` one worker (whichever
@@ -16,24 +17,22 @@ healthy canary moves to the next step after ``promotion_hold_seconds``.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 import redis.asyncio as aredis
 
 from gateway.audit import AUTO_ACTOR
-from gateway.decision import Decision
 from gateway.flags import Flag, FlagError
 from gateway.flagstore import FlagStore, FlagStoreUnavailable
 from gateway.flipping import FlipService
 from gateway.flips import FlipRefused
-from gateway.metrics import BUCKETS
+from gateway.observing import BUCKETS, UNMATCHED, RowKey, changes_since
 from gateway.settings import GatewaySettings
 
 log = logging.getLogger("gateway.rollback")
@@ -228,42 +227,57 @@ class Windows:
 
 
 class RouteWindows:
-    """This worker's counts, added to the shared windows every half second.
+    """This worker's answers, added to the shared windows every half second.
 
-    ``observe`` is a RequestObserver sink: one dict lookup and a few
-    increments per request, no I/O.
+    Reads what the observer's rows gained since the last look, sums it per
+    flag key and backend, and adds it to the current second. Only keys that
+    ``watched`` names (those on canary or new) are sent anywhere.
     """
 
-    def __init__(self, windows: Windows) -> None:
+    def __init__(
+        self,
+        windows: Windows,
+        rows: dict[RowKey, list[float]],
+        key_for: Callable[[str], str],
+        watched: Callable[[str], bool],
+    ) -> None:
         self.windows = windows
-        self._pending: dict[tuple[int, str, str], list[int]] = {}
+        self.rows = rows
+        self.key_for = key_for
+        self.watched = watched
+        self._seen: dict[RowKey, list[float]] = {}
+        self._retry: dict[tuple[int, str, str], list[int]] = {}
 
-    def observe(self, decision: Decision, side: str, status: int, seconds: float) -> None:
-        if decision.key is None:
-            return  # only routes a flag moves can be rolled back
-        slot = (int(time.time()), decision.key, side)
-        counts = self._pending.get(slot)
-        if counts is None:
-            counts = self._pending[slot] = [0] * _FIELDS
-        counts[0] += 1
-        if status >= 500:
-            counts[1] += 1
-        counts[2 + bisect.bisect_left(BUCKETS, seconds)] += 1
+    def _gained(self) -> dict[tuple[int, str, str], list[int]]:
+        second = int(time.time())
+        counts = self._retry
+        self._retry = {}
+        for (endpoint, side, klass), delta in changes_since(self.rows, self._seen).items():
+            if endpoint == UNMATCHED:
+                continue
+            key = self.key_for(endpoint)
+            if not self.watched(key):
+                continue
+            slot = counts.setdefault((second, key, side), [0] * _FIELDS)
+            answers = int(sum(delta[:-1]))
+            slot[0] += answers
+            if klass == "5xx":
+                slot[1] += answers
+            for i, count in enumerate(delta[:-1]):
+                slot[2 + i] += int(count)
+        return counts
 
     async def flush(self) -> None:
-        """Hand the pending counts over; on Redis trouble they are kept for the next try."""
-        pending, self._pending = self._pending, {}
+        """Hand the new counts over; on Redis trouble they are kept for the next try."""
+        pending = self._gained()
         for index, ((second, key, side), counts) in enumerate(pending.items()):
             try:
                 await self.windows.add(second, key, side, counts)
             except _REDIS_ERRORS as exc:
                 log.warning("rollback window counts not stored (%s); retrying", exc)
-                rest = list(pending.items())[index:]
-                for slot, values in rest:
+                for slot, values in list(pending.items())[index:]:
                     if slot[0] >= time.time() - self.windows.window:
-                        merged = self._pending.setdefault(slot, [0] * _FIELDS)
-                        for i, v in enumerate(values):
-                            merged[i] += v
+                        self._retry[slot] = values
                 return
 
 
@@ -287,12 +301,13 @@ class RollbackGuard:
         self.owner = owner
         self.enabled = settings.rollback_enabled
         self._tasks: list[asyncio.Task[None]] = []
-        self.last_verdicts: dict[str, Verdict] = {}
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._flush_loop(), name="rollback-flush")]
         if self.enabled or self.settings.promotion_steps:
-            self._tasks.append(asyncio.create_task(self._check_loop(), name="rollback-check"))
+            self._tasks = [
+                asyncio.create_task(self._flush_loop(), name="rollback-flush"),
+                asyncio.create_task(self._check_loop(), name="rollback-check"),
+            ]
 
     async def aclose(self) -> None:
         for task in self._tasks:
@@ -300,9 +315,10 @@ class RollbackGuard:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._tasks:
+            with contextlib.suppress(*_REDIS_ERRORS):
+                await self.route_windows.flush()
         self._tasks = []
-        with contextlib.suppress(*_REDIS_ERRORS):
-            await self.route_windows.flush()
 
     async def _flush_loop(self) -> None:
         while True:
@@ -339,6 +355,9 @@ class RollbackGuard:
         verdicts = []
         for key in keys:
             since = changed.get(key, 0.0)
+            if not since:  # flipped before anything recorded it: count from now on
+                since = now
+                await self.windows.mark_changed(key, now)
             first = max(int(now) - window + 1, int(since) + 1 if since else 0)
             stats = await self.windows.totals(key, first, int(now))
             verdict = judge(
@@ -347,11 +366,10 @@ class RollbackGuard:
                 stats.get("legacy", WindowStats()),
                 min_requests=self.settings.rollback_min_requests,
                 error_margin=self.settings.rollback_error_margin,
-                p99_margin=self.settings.rollback_p99_margin_seconds,
+                p99_margin=self.settings.rollback_latency_margin_seconds,
                 window=window,
             )
             verdicts.append(verdict)
-            self.last_verdicts[key] = verdict
             flag = table.flag_for(key)
             if verdict.breach and self.enabled:
                 await self._flip(key, "legacy", f"automatic rollback: {verdict.breach}")
@@ -359,7 +377,6 @@ class RollbackGuard:
                 not verdict.breach
                 and self.settings.promotion_steps
                 and verdict.new.requests >= self.settings.rollback_min_requests
-                and since
                 and now - since >= self.settings.promotion_hold_seconds
             ):
                 step = next_step(flag, self.settings.promotion_steps)
@@ -378,16 +395,3 @@ class RollbackGuard:
             log.error("automatic flip of %s to %s failed: %s", key, flag, exc)
             return
         log.warning("%s -> %s (flags version %d): %s", key, flag, result.version, reason)
-
-    def status(self) -> dict[str, Any]:
-        """The latest verdicts this worker made (the dashboard shows the audit's)."""
-        return {
-            key: {
-                "new_requests": v.new.requests,
-                "new_5xx": v.new.errors,
-                "legacy_requests": v.legacy.requests,
-                "legacy_5xx": v.legacy.errors,
-                "breach": v.breach,
-            }
-            for key, v in self.last_verdicts.items()
-        }

@@ -137,12 +137,12 @@ class GatewaySettings(BaseSettings):
     # Automatic rollback: a route on canary/new goes back to legacy when, over
     # the last rollback_window_seconds, the new app's 5xx rate exceeds the
     # legacy's by rollback_error_margin (or its p99 by
-    # rollback_p99_margin_seconds), with rollback_min_requests on new.
+    # rollback_latency_margin_seconds), with rollback_min_requests on new.
     rollback_enabled: bool = True
     rollback_window_seconds: int = Field(default=30, ge=2, le=3600)
     rollback_min_requests: int = Field(default=20, ge=1)
     rollback_error_margin: float = Field(default=0.1, gt=0, le=1)
-    rollback_p99_margin_seconds: float | None = Field(default=None, gt=0)
+    rollback_latency_margin_seconds: float | None = Field(default=None, gt=0)
     rollback_check_interval: float = Field(default=1.0, gt=0, le=60)
     # Automatic promotion of canaries through these percentages (e.g.
     # [1, 5, 25, 100]), each held promotion_hold_seconds while healthy.

@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.admin.auth import CLOSED_MESSAGE, AdminAuth
-from gateway.admin.figures import backend_figures, collect, progress
+from gateway.admin.figures import backend_figures, progress
 from gateway.admin.session import LOGIN_COOKIE, SESSION_COOKIE, DashboardSessions
 from gateway.audit import AuditLog, AuditUnavailable
 from gateway.flags import FlagError, parse_flag
@@ -237,7 +237,7 @@ class Dashboard:
         ]
         figures: dict[str, Any] | None = None
         if self.metrics is not None:
-            figures = backend_figures(collect(self.metrics))
+            figures = backend_figures(self.metrics.collect())
         shadow = await self.shadow_stats() if self.shadow_stats is not None else None
         try:
             entries = [e.as_dict() for e in await self.audit.recent(AUDIT_SHOWN)]

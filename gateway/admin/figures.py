@@ -14,22 +14,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
-from prometheus_client.multiprocess import MultiProcessCollector
-
-from gateway.metrics import GatewayMetrics
 
 REQUEST_HISTOGRAM = "gateway_request_duration_seconds"
-
-
-def collect(metrics: GatewayMetrics) -> Iterable[Metric]:
-    """The metric families of every worker (multiprocess) or of this process."""
-    if metrics.directory is None:
-        return metrics.registry.collect()
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(metrics.directory))
-    return registry.collect()
 
 
 def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import time
 from collections.abc import Iterable, Sequence
 
 import redis.asyncio as aredis
@@ -17,9 +18,10 @@ from gateway.audit import RedisAuditLog, audit_key
 from gateway.cli.common import CliError, local_rules
 from gateway.flags import Groups, parse_flag
 from gateway.flagstore import RedisFlagStore
-from gateway.flipping import FlipResult, FlipService
+from gateway.flipping import Change, FlipResult, FlipService
 from gateway.flips import FlipRules
 from gateway.presence import wait_for_version
+from gateway.rollback import Windows
 from gateway.routes import RouteTable
 from gateway.settings import GatewaySettings
 
@@ -87,6 +89,13 @@ def flip_locally(
 
             waiter = acks if settings.flip_ack_timeout > 0 else None
             service = FlipService(rules, store, audit, waiter)
+            windows = Windows(client, settings.flag_key, settings.rollback_window_seconds)
+
+            async def restart_window(change: Change) -> None:
+                # As in the gateway: the rollback window of a flipped key starts afresh.
+                await windows.mark_changed(change.target, time.time())
+
+            service.listeners.append(restart_window)
             return await service.flip_many(
                 list(keys), parsed, actor=local_actor(), reason=reason, via="cli"
             )

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import httpx
+import redis
 from typer.testing import CliRunner
 
 from gateway.cli import app
@@ -177,7 +178,7 @@ def cli_env(tmp_path: Path, redis_url: str, key_prefix: str) -> dict[str, str]:
 
 
 def test_a_local_cli_flip_is_audited_as_the_os_user_and_read_back(
-    tmp_path: Path, redis_url: str, key_prefix: str
+    tmp_path: Path, redis_url: str, key_prefix: str, redis_client: redis.Redis
 ) -> None:
     env = cli_env(tmp_path, redis_url, key_prefix)
     flipped = runner.invoke(app, ["flip", "prices", "new", "--reason", "cli says so"], env=env)
@@ -195,6 +196,8 @@ def test_a_local_cli_flip_is_audited_as_the_os_user_and_read_back(
         "cli says so",
     )
     assert "cli says so" in table.stdout and "legacy -> new" in table.stdout
+    # The rollback window of the flipped route starts afresh, as after an API flip.
+    assert redis_client.hexists(f"{key_prefix}flags:changed", "prices")
 
 
 def test_the_cli_reads_the_audit_of_a_running_gateway(tmp_path: Path) -> None:

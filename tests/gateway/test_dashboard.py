@@ -4,6 +4,7 @@ confirmation step, group and bulk flips, open and closed admin."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -227,3 +228,9 @@ def test_a_sign_in_holds_on_every_worker_and_a_flip_reaches_them_all(
             )
         assert "Applied by every live worker." in done.text, done.text
         assert {httpx.get(f"{base}/prices/1.5").headers["x-served-by"] for _ in range(8)} == {"new"}
+        # The traffic figures add up both workers' requests (metrics flush within seconds).
+        deadline = time.monotonic() + 15
+        with httpx.Client(base_url=base, cookies=client.cookies) as again:
+            while "<tr><td>new</td><td>8</td>" not in (page := again.get("/_gateway/").text):
+                assert time.monotonic() < deadline, page[page.find("Traffic") :][:600]
+                time.sleep(0.3)

@@ -4,7 +4,8 @@ paths, behind the admin token, summed over every gunicorn worker."""
 from __future__ import annotations
 
 import asyncio
-import re
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.types import Receive, Scope, Send
 
 from gateway.app import create_gateway
+from gateway.metrics import FLUSH_SECONDS
 from shared_session import SessionSettings, SessionStoreUnavailable
 from shared_session.store.redis import AsyncRedisStore
 from tests.gateway.support import EchoBackend, echo_gateway, serve, settings_for
@@ -140,10 +142,12 @@ def test_under_gunicorn_with_two_workers_the_counts_of_every_worker_add_up(
         "GATEWAY_FLAG_KEY": f"{key_prefix}flags",
         "GATEWAY_FLAG_CHANNEL": f"{key_prefix}channel",
         "GATEWAY_FLAG_CACHE_PATH": str(tmp_path / "flags.json"),
-        "GATEWAY_METRICS_DIR": str(tmp_path / "metrics"),
     }
     url = f"http://127.0.0.1:{port}"
     with ServerProcess(gunicorn_gateway(port, 2), tmp_path / "gw.log", env) as server:
+        assert server.proc is not None
+        # No GATEWAY_METRICS_DIR: a directory named after the gunicorn master.
+        shared = Path(tempfile.gettempdir()) / f"gateway-metrics-{server.proc.pid}"
         server.wait_for(f"{url}/_gateway/health")
         pids = set()
         for _ in range(60):
@@ -151,9 +155,10 @@ def test_under_gunicorn_with_two_workers_the_counts_of_every_worker_add_up(
             with httpx.Client() as client:
                 client.get(f"{url}/prices/1.5")
                 pids.add(client.get(f"{url}/_gateway/flags", headers=TOKEN).json()["pid"])
+        time.sleep(FLUSH_SECONDS * 2)  # each worker adds its counts to the files every second
         scrapes = [scrape(url) for _ in range(6)]
     assert len(pids) == 2, f"one worker answered everything: {server.log()[-2000:]}"
     totals = {count(t, endpoint="prices", backend="legacy", status_class="2xx") for t in scrapes}
     assert totals == {60.0}  # whichever worker answers the scrape
-    assert re.search(r"gateway-metrics|metrics", str(tmp_path / "metrics"))
-    assert any((tmp_path / "metrics").iterdir())
+    assert len(list(shared.glob("histogram_*.db"))) == 2  # one file per worker
+    shutil.rmtree(shared)

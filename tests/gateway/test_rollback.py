@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from flask import Flask
@@ -106,12 +107,17 @@ def test_a_failing_new_route_is_rolled_back_audited_and_listed(tmp_path: Path) -
     )
     with serve(gateway) as url:
         httpx.put(f"{url}/_gateway/flags/prices", json={"flag": "new"}, headers=TOKEN)
-        answers = [httpx.get(f"{url}/prices/1.5").status_code for _ in range(6)]
-        back = wait_until(lambda: httpx.get(f"{url}/prices/1.5").status_code == 200, timeout=5)
+        answers: list[int] = []
+
+        def served_by_legacy_again() -> bool:
+            answers.append(httpx.get(f"{url}/prices/1.5").status_code)
+            return answers[-1] == 200
+
+        back = wait_until(served_by_legacy_again, timeout=5)
         trail = httpx.get(f"{url}/_gateway/audit", headers=TOKEN).json()["entries"]
         rollbacks = httpx.get(f"{url}/_gateway/rollbacks", headers=TOKEN).json()["entries"]
-    assert answers == [500] * 6
     assert back
+    assert answers[:5] == [500] * 5 and answers[-1] == 200  # rolled back after enough failures
     latest = trail[0]
     assert (latest["actor"], latest["via"], latest["old_flag"], latest["new_flag"]) == (
         "auto",
@@ -163,7 +169,7 @@ def test_a_healthy_canary_is_promoted_step_by_step(tmp_path: Path) -> None:
             for _ in range(10):  # fresh visitors: some land in the canary
                 httpx.get(f"{url}/prices/1.5")
         trail = client.get(f"{url}/_gateway/audit").json()["entries"]
-    assert seen == ["canary 20", "canary 60", "new"]
+    assert seen[0] == "canary 20" and seen[-1] == "new"  # a step may pass between two looks
     autos = [(e["old_flag"], e["new_flag"]) for e in reversed(trail) if e["actor"] == "auto"]
     assert autos == [("canary 20", "canary 60"), ("canary 60", "new")]
 
@@ -193,7 +199,7 @@ def new_app() -> FastAPI:
 
 @pytest.mark.slow
 def test_under_gunicorn_a_route_that_starts_failing_is_back_on_legacy_within_10_s(
-    tmp_path: Path, redis_url: str, key_prefix: str
+    tmp_path: Path, redis_url: str, key_prefix: str, redis_client: redis.Redis
 ) -> None:
     port = free_port()
     fail_file = tmp_path / "fail-now"
@@ -212,6 +218,8 @@ def test_under_gunicorn_a_route_that_starts_failing_is_back_on_legacy_within_10_
     url = f"http://127.0.0.1:{port}"
     with ServerProcess(gunicorn_gateway(port, 2), tmp_path / "gw.log", env) as server:
         server.wait_for(f"{url}/_gateway/health")
+        live = f"{key_prefix}flags:workers"
+        assert wait_until(lambda: redis_client.zcard(live) == 2, timeout=30), server.log()
         flipped = httpx.put(f"{url}/_gateway/flags/work", json={"flag": "new"}, headers=TOKEN)
         assert flipped.status_code == 200, flipped.text
         assert len(flipped.json()["acks"]["acked"]) == 2
