@@ -88,6 +88,8 @@ def test_sign_in_flip_a_route_and_see_the_page_and_the_next_request_change(
     expect(audit).to_contain_text("dashboard")
     assert served_by(f"{gateway}/notes/3") == "new"
 
+    page.reload()  # the figures now count the new backend's answer too
+    expect(page.locator("section", has_text="Traffic per backend")).to_contain_text("new")
     page.locator("details").first.evaluate("d => d.open = true")  # show one diff
     target = SCREENSHOT if os.environ.get("UPDATE_SCREENSHOTS") else tmp_path / "dashboard.png"
     target.parent.mkdir(parents=True, exist_ok=True)
