@@ -34,6 +34,7 @@ from gateway.flags import FlagTable, GroupError, Groups
 from gateway.flagstore import FlagStore, MemoryFlagStore, build_flag_store
 from gateway.flips import FlipRules, GatewayConfigError
 from gateway.loading import load_asgi_app, load_flask_app
+from gateway.operator import OperatorPlane
 from gateway.override import Override
 from gateway.processes import server_worker_count
 from gateway.readiness import Readiness
@@ -78,8 +79,11 @@ class Gateway:
         *,
         auth: AdminAuth,
         shadow: ShadowRunner | None = None,
+        operator: OperatorPlane | None = None,
     ) -> None:
         self.settings = settings
+        self.operator = operator or OperatorPlane(settings, rules, store)
+        self.observer = self.operator.observer
         self.rules = rules
         self.routes = rules.routes
         self.groups: Groups = rules.groups
@@ -101,6 +105,9 @@ class Gateway:
         # mid-request, so its backends label their own answers.
         self.fallback = Fallback(ServedBy(new, "new"), ServedBy(legacy, "legacy"))
         self.shadowed: ASGIApp = Shadowed(shadow, legacy) if shadow else legacy
+        self.fallback.on_fallback = self.operator.fallback
+        if shadow is not None:
+            shadow.on_result = self.operator.shadow_result
         self._fallback_keys = frozenset(settings.fallback)
 
         self._prefix = settings.admin_prefix.rstrip("/")
@@ -118,9 +125,13 @@ class Gateway:
                 rules,
                 store,
                 self.readiness,
-                shadow_stats=shadow.stats if shadow is not None else None,
+                flips=self.operator.flips,
+                audit=self.operator.audit,
+                metrics=self.operator.metrics,
+                shadow_stats=shadow.snapshot if shadow is not None else None,
                 fallback_stats=lambda: self.fallback.counts,
                 probes_only=probes_only,
+                dashboard_session_seconds=settings.dashboard_session_seconds,
             )
 
         self.listener: AdminListener | None = None
@@ -144,6 +155,7 @@ class Gateway:
         """
         self.request_ids.reseed()  # this worker's own prefix, after any fork
         await self.store.start()
+        await self.operator.start()
         await self.legacy_backend.start()
         await self.new_backend.start()
         if self.shadow is not None:
@@ -158,7 +170,14 @@ class Gateway:
         self.readiness.mark_ready()
 
     async def shutdown(self) -> None:
-        parts = (self.listener, self.shadow, self.new_backend, self.legacy_backend, self.store)
+        parts = (
+            self.listener,
+            self.shadow,
+            self.new_backend,
+            self.legacy_backend,
+            self.operator,
+            self.store,
+        )
         for part in parts:
             if part is not None:
                 try:
@@ -231,7 +250,11 @@ class Gateway:
         else:
             extra = self._own(rid, table, (SERVED_BY, decision.served_by), decision.set_cookie)
             replaced = self._own_and_label
-        await decision.backend(scope, receive, self._with_headers(send, extra, replaced))
+        send = self._with_headers(send, extra, replaced)
+        if self.observer is None:
+            await decision.backend(scope, receive, send)
+        else:  # metrics and rollback windows see the answer's end
+            await self.observer(decision, scope, receive, send)
 
     def _own(
         self,
@@ -400,7 +423,8 @@ def create_gateway(
         log.warning("the admin API is closed: %s", "set GATEWAY_ADMIN_TOKEN to use it")
 
     store = store or build_flag_store(settings)
-    _refuse_split_memory_flags(store, server_worker_count())
+    workers = server_worker_count()
+    _refuse_split_memory_flags(store, workers)
 
     if legacy_backend is None or new_backend is None:
         from gateway.backends import build_legacy_backend, build_new_backend
@@ -416,6 +440,7 @@ def create_gateway(
         new_backend,
         auth=auth,
         shadow=ShadowRunner(settings, new_backend),
+        operator=OperatorPlane(settings, rules, store, workers=workers),
     )
 
 
