@@ -267,6 +267,16 @@ class RouteTable:
     def legacy_endpoints(self) -> frozenset[str]:
         return frozenset(self._flagged)
 
+    @property
+    def legacy_rules(self) -> tuple[Rule, ...]:
+        """The legacy rules as compiled here (for parity reports)."""
+        return tuple(self._map.iter_rules())
+
+    @property
+    def new_routes(self) -> tuple[BaseRoute, ...]:
+        """The new app's routes, flattened, that this table matches against."""
+        return self._new_routes
+
     def rows(self) -> list[RouteInfo]:
         """Every legacy rule, then every new-only route, in a stable order."""
         return [*self._legacy_rows, *self._new_only_rows]

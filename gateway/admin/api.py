@@ -3,7 +3,8 @@
 ``GET /health`` and ``GET /ready`` answer anyone (probes). Everything else
 needs an admin token (see gateway/admin/auth.py): ``GET /routes``,
 ``GET /flags``, ``PUT /flags/{key}`` with ``{"flag": "canary 10"}``,
-``GET /shadow``, ``GET /fallbacks``. Answers are JSON; client mistakes are
+``GET /shadow``, ``GET /fallbacks``, ``GET /status`` (parity and progress,
+gateway/parity.py). Answers are JSON; client mistakes are
 4xx with an ``error`` message, never a 500.
 """
 
@@ -24,6 +25,7 @@ from gateway.admin.auth import AdminAuth
 from gateway.flags import FlagError, parse_flag
 from gateway.flagstore import FlagStore, FlagStoreUnavailable
 from gateway.flips import FlipRefused, FlipRules
+from gateway.parity import build_report
 from gateway.readiness import Readiness
 
 REPLICA = f"{socket.gethostname()}:{os.getpid()}"
@@ -90,6 +92,7 @@ class AdminAPI:
                 ("/flags/{key}", self.flip, "PUT"),
                 ("/shadow", self.shadow, "GET"),
                 ("/fallbacks", self.fallbacks, "GET"),
+                ("/status", self.status, "GET"),
             ]
             routes += [
                 Route(prefix + path, self._guarded(handler), methods=[method])
@@ -171,6 +174,14 @@ class AdminAPI:
 
     async def shadow(self, request: Request) -> Response:
         return JSONResponse({"shadow": self.shadow_stats() if self.shadow_stats else None})
+
+    async def status(self, request: Request) -> Response:
+        stats = self.shadow_stats() if self.shadow_stats else None
+        table = self.rules.routes
+        report = build_report(
+            table.legacy_rules, table.new_routes, self.store.table, self.rules.groups, stats
+        )
+        return JSONResponse(report.as_dict())
 
     async def fallbacks(self, request: Request) -> Response:
         by_route = dict(self.fallback_stats()) if self.fallback_stats else {}
