@@ -136,6 +136,16 @@ class FlaskCSRF:
         if not hmac.compare_digest(expected, token):
             raise CSRFError("The CSRF tokens do not match.")
 
+    async def form(self, request: Request, form_class: type, /, **kwargs: Any) -> Any:
+        """A Flask-WTF form class (a ``FlaskForm`` subclass) built for this FastAPI request:
+        same fields, validators and HTML, data from the body on POST/PUT/PATCH/DELETE,
+        a ``csrf_token`` field with this request's token, checked by ``validate()``.
+        ``kwargs`` go to the form (``obj=``, ``data=``, ``prefix=``). See flask_compat/forms.py.
+        """
+        from flask_compat.forms import build_form
+
+        return await build_form(self, request, form_class, **kwargs)
+
     async def protect(self, request: Request) -> None:
         """Dependency: Flask-WTF's ``CSRFProtect.protect()`` for this route.
 

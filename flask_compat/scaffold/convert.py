@@ -290,11 +290,16 @@ class _Rewriter(cst.CSTTransformer):
         self, original: cst.Expr, updated: cst.Expr
     ) -> cst.BaseSmallStatement | cst.RemovalSentinel:
         call = original.value
-        if isinstance(call, cst.Call) and self._flask(call.func) == "abort":
-            args = [a.value for a in updated.args if a.keyword is None]
-            detail = [a.value for a in updated.args if _keyword(a) == "description"]
+        new_call = updated.value
+        if (
+            isinstance(call, cst.Call)
+            and isinstance(new_call, cst.Call)
+            and self._flask(call.func) == "abort"
+        ):
+            args = [a.value for a in new_call.args if a.keyword is None]
+            detail = [a.value for a in new_call.args if _keyword(a) == "description"]
             if (
-                len(args) + len(detail) != len(updated.args)
+                len(args) + len(detail) != len(new_call.args)
                 or not 1 <= len(args) + len(detail) <= 2
             ):
                 return updated

@@ -6,7 +6,13 @@ One module per topic; each registers its commands on the shared typer ``app``
 
 from __future__ import annotations
 
-from gateway.cli import flags, override, scaffold, status  # noqa: F401  (registers the commands)
+from gateway.cli import (  # noqa: F401  (registers the commands)
+    flags,
+    override,
+    routefile,
+    scaffold,
+    status,
+)
 from gateway.cli.common import app
 
 

@@ -11,7 +11,8 @@ from typing import Annotated
 import typer
 
 from gateway.cli.common import app, err, fail
-from gateway.loading import AppLoadError, load_flask_app
+from gateway.cli.routefile import AppDirOption, load_from_dir
+from gateway.loading import AppLoadError
 
 
 def _ruff() -> list[str] | None:
@@ -64,13 +65,14 @@ def scaffold(
         ),
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUTPUT if it exists")] = False,
+    app_dir: AppDirOption = Path("."),
 ) -> None:
     """Write a FastAPI APIRouter module for one blueprint of a Flask app: each rule with
     its path and typed path parameters, methods and the Flask endpoint as route name."""
     from flask_compat.scaffold import ScaffoldError, scaffold_module
 
     try:
-        loaded = load_flask_app(flask_app)
+        loaded = load_from_dir(flask_app, app_dir)
         source = scaffold_module(loaded, blueprint, convert=convert)
     except (AppLoadError, ScaffoldError) as exc:
         fail(str(exc))
