@@ -5,7 +5,8 @@
 - ``session`` becomes ``request.session`` (the shared session);
 - ``redirect(x)`` becomes ``RedirectResponse(x, status_code=302)``;
 - ``url_for``, ``render_template``, ``flash`` and ``get_flashed_messages``
-  take the request first (``flask_compat``'s);
+  take the request first (``flask_compat``'s); ``current_app`` is the Flask
+  app the kit reads (``FlaskCompat.of(request.app).flask_app``);
 - ``jsonify(x)`` becomes the returned value, ``abort(code)`` a raised
   ``HTTPException``; ``g`` is ``flask_compat.g``; ``request.method``,
   ``.headers`` and ``.cookies`` stay (Starlette has them).
@@ -42,6 +43,7 @@ _CONVERTED = {
     "jsonify": flask.jsonify,
     "abort": flask.abort,
     "g": flask.g,
+    "current_app": flask.current_app,
 }
 # Request attributes a Starlette request has with the same meaning.
 _SAME_REQUEST_ATTRS = frozenset({"method", "headers", "cookies"})
@@ -348,6 +350,10 @@ class _Rewriter(cst.CSTTransformer):
             return cst.Name("g")
         if name == "request":
             return cst.Name("request")
+        if name == "current_app":
+            # The Flask app object the kit reads: its config, logger, extensions.
+            self.result.flask_names.add("FlaskCompat")
+            return cst.parse_expression("FlaskCompat.of(request.app).flask_app")
         return updated
 
 

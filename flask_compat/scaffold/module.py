@@ -95,17 +95,17 @@ def scaffold_module(
         and `migrate-gateway status` find it. The FastAPI app needs flask_compat
         installed: FlaskCompat(flask_app).install(app), then app.include_router(router).
         """
-        # Lines kept from the Flask source may be longer than this project's limit.
         # ruff: noqa: E501
         '''
     )
     hooks = _before_request(flask_app, blueprint)
     body = ["router = APIRouter()", ""]
     if hooks:
-        body[1:1] = [
-            "# Flask runs these before each request here; port those that fill g as",
-            f"# dependencies (router = APIRouter(dependencies=[...])): {', '.join(hooks)}",
-        ]
+        note = (
+            "Flask runs these before each request here; port those that fill g as "
+            f"dependencies (router = APIRouter(dependencies=[...])): {', '.join(hooks)}"
+        )
+        body[1:1] = [f"# {line}" for line in textwrap.wrap(note, 86, break_on_hyphens=False)]
     return "\n".join([header, *imports.lines(first_party), "", *body, *functions]).rstrip() + "\n"
 
 

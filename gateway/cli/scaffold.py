@@ -30,7 +30,8 @@ def tidy(source: str, filename: str) -> str:
     ruff = _ruff()
     if ruff is None:
         return source
-    for args in (["check", "--select", "I", "--fix-only", "--quiet"], ["format", "--quiet"]):
+    fix = ["check", "--extend-select", "I,RUF100", "--fix-only", "--quiet"]
+    for args in (["format", "--quiet"], fix):
         done = subprocess.run(
             [*ruff, *args, "--stdin-filename", filename, "-"],
             input=source,
