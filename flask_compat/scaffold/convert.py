@@ -38,6 +38,7 @@ _CONVERTED = {
     "redirect": flask.redirect,
     "url_for": flask.url_for,
     "render_template": flask.render_template,
+    "render_template_string": flask.render_template_string,
     "flash": flask.flash,
     "get_flashed_messages": flask.get_flashed_messages,
     "jsonify": flask.jsonify,
@@ -50,7 +51,9 @@ _SAME_REQUEST_ATTRS = frozenset({"method", "headers", "cookies"})
 _SESSION_METHODS = frozenset(
     {"get", "pop", "clear", "setdefault", "update", "keys", "items", "values"}
 )
-_TAKE_REQUEST = frozenset({"url_for", "render_template", "flash", "get_flashed_messages"})
+_TAKE_REQUEST = frozenset(
+    {"url_for", "render_template", "render_template_string", "flash", "get_flashed_messages"}
+)
 
 
 @dataclass(slots=True)
@@ -313,6 +316,22 @@ class _Rewriter(cst.CSTTransformer):
             if len(args) == 2 or detail:
                 new_args.append(_kwarg("detail", (args[1:] or detail)[0]))
             return cst.Raise(exc=cst.Call(cst.Name("HTTPException"), new_args))
+        return updated
+
+    def leave_SimpleStatementLine(
+        self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine
+    ) -> cst.SimpleStatementLine | cst.RemovalSentinel:
+        # `q = request.args.get("q")` became `q = q`: the parameter already is the value.
+        body = updated.body
+        if len(body) == 1 and isinstance(body[0], cst.Assign) and len(body[0].targets) == 1:
+            target, value = body[0].targets[0].target, body[0].value
+            if (
+                isinstance(target, cst.Name)
+                and isinstance(value, cst.Name)
+                and target.value == value.value
+                and target.value in self.result.parameters
+            ):
+                return cst.RemoveFromParent()
         return updated
 
     def leave_Return(self, original: cst.Return, updated: cst.Return) -> cst.Return:

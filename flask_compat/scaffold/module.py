@@ -99,14 +99,15 @@ def scaffold_module(
         '''
     )
     hooks = _before_request(flask_app, blueprint)
-    body = ["router = APIRouter()", ""]
+    body = ["router = APIRouter()", "", ""]
     if hooks:
         note = (
             "Flask runs these before each request here; port those that fill g as "
             f"dependencies (router = APIRouter(dependencies=[...])): {', '.join(hooks)}"
         )
         body[1:1] = [f"# {line}" for line in textwrap.wrap(note, 86, break_on_hyphens=False)]
-    return "\n".join([header, *imports.lines(first_party), "", *body, *functions]).rstrip() + "\n"
+    code = "\n\n\n".join(f.strip("\n") for f in functions)
+    return "\n".join([header, *imports.lines(first_party), "", *body, code]).rstrip() + "\n"
 
 
 def _before_request(flask_app: Flask, blueprint: str | None) -> list[str]:
