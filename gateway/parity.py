@@ -24,6 +24,9 @@ from werkzeug.routing import Rule
 from gateway.flags import FlagTable, Groups
 
 AUTOMATIC_METHODS = frozenset({"HEAD", "OPTIONS"})
+# The route tag `migrate-gateway scaffold` puts on routes it could not port
+# (flask_compat.scaffold.module.SCAFFOLD_TAG; no import: gateway does not need flask_compat).
+SCAFFOLD_TAG = "x-scaffold"
 State = Literal["implemented", "disagrees", "missing"]
 
 # Werkzeug's own grammar for a variable part: <converter(args):name> or <name>.
@@ -42,6 +45,8 @@ class Endpoint:
     path: str
     methods: tuple[str, ...]
     params: tuple[str, ...]
+    # "stub" / "todo": a `migrate-gateway scaffold` route not ported yet.
+    scaffold: str | None = None
 
     @property
     def shape(self) -> str:
@@ -154,19 +159,31 @@ def new_endpoints(routes: Iterable[BaseRoute]) -> list[Endpoint]:
             # A named mount (a static folder flask_compat mounted) serves what
             # Flask's static rule ``<prefix>/<path:filename>`` serves.
             path = route.path.rstrip("/") + "/{filename:path}"
-            found.append(Endpoint(route.name, path, ("GET",), ("filename",)))
+            found.append(Endpoint(str(route.name), path, ("GET",), ("filename",)))
             continue
         else:
             continue
         path = route.path
         params = tuple(m.group("variable") for m in _STARLETTE_VAR.finditer(path))
-        found.append(Endpoint(str(route.name or path), path, tuple(sorted(methods)), params))
+        extra = getattr(route, "openapi_extra", None)
+        tag = extra.get(SCAFFOLD_TAG) if isinstance(extra, Mapping) else None
+        name = str(route.name or path)
+        found.append(Endpoint(name, path, tuple(sorted(methods)), params, _tag(tag)))
     return found
+
+
+def _tag(value: object) -> str | None:
+    return str(value) if value else None
 
 
 def compare(legacy: Endpoint, new: Endpoint) -> list[str]:
     """What ``new`` does differently from ``legacy`` (empty when they agree)."""
     problems = []
+    if new.scaffold:
+        problems.append(
+            f"scaffold: the new route is the scaffold's {new.scaffold}, not ported yet "
+            f'(remove openapi_extra {{"{SCAFFOLD_TAG}": ...}} once it is)'
+        )
     if new.name != legacy.name:
         problems.append(f"name: new route is named {new.name!r}, Flask endpoint is {legacy.name!r}")
     if new.shape != legacy.shape:

@@ -13,6 +13,7 @@ from flask import Flask
 from flask_compat.scaffold.convert import ConvertedView, Parameter, convert_view, view_source
 from flask_compat.scaffold.routes import PathParam, ViewPlan, blueprint_views
 
+SCAFFOLD_TAG = "x-scaffold"
 _SHORTCUTS = {"GET": "get", "POST": "post", "PUT": "put", "PATCH": "patch", "DELETE": "delete"}
 
 
@@ -122,18 +123,25 @@ def _before_request(flask_app: Flask, blueprint: str | None) -> list[str]:
     return found
 
 
-def _decorators(plan: ViewPlan) -> list[str]:
+def _decorators(plan: ViewPlan, marker: str | None = None) -> list[str]:
+    """The route decorators; ``marker`` ("stub", "todo") tags a route that is not ported
+    yet (``openapi_extra={"x-scaffold": ...}``): `migrate-gateway status` does not count
+    it as implemented until the tag is removed."""
+    extra = f', openapi_extra={{"{SCAFFOLD_TAG}": "{marker}"}}' if marker else ""
     lines = []
     for route in plan.routes:
+        path, name = _quoted(route.path), _quoted(plan.endpoint)
         if len(route.methods) == 1 and route.methods[0] in _SHORTCUTS:
             verb = _SHORTCUTS[route.methods[0]]
-            lines.append(f"@router.{verb}({route.path!r}, name={plan.endpoint!r})")
+            lines.append(f"@router.{verb}({path}, name={name}{extra})")
         else:
-            methods = ", ".join(repr(m) for m in route.methods)
-            lines.append(
-                f"@router.api_route({route.path!r}, methods=[{methods}], name={plan.endpoint!r})"
-            )
-    return [line.replace("'", '"') if '"' not in line else line for line in lines]
+            methods = ", ".join(_quoted(m) for m in route.methods)
+            lines.append(f"@router.api_route({path}, methods=[{methods}], name={name}{extra})")
+    return lines
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _path_params(plan: ViewPlan) -> tuple[list[str], list[str], bool]:
@@ -195,8 +203,9 @@ def _function(
         converted = convert_view(plan.view, form_required=form_required)
     except (OSError, TypeError, cst.ParserSyntaxError) as exc:
         problem = f"no source for {qualname}: {exc}"
-    lines = [*_decorators(plan)]
     comments = [f"    # {note}" for note in notes]
+    stub = converted is None or (convert and bool(converted.unconverted))
+    lines = [*_decorators(plan, "stub" if stub else None)]
     if converted is None:
         signature = ", ".join(["request: Request", *path_parts])
         lines.append(f"def {name}({_star(signature)}):")
@@ -252,13 +261,15 @@ def _skeleton(
     """Without --convert: the route, its signature, the Flask body as a comment and,
     for views that render a template, the same template through flask_compat."""
     signature = ", ".join(["request: Request", *path_parts])
-    lines = [*_decorators(plan), f"def {name}({_star(signature)}):", *comments]
+    template = _template_name(view_source(plan.view))
+    marker = "todo" if template is not None else "stub"
+    lines = [*_decorators(plan, marker), f"def {name}({_star(signature)}):", *comments]
     lines.append("    # The Flask view, to port by hand (or run scaffold with --convert):")
     lines += _commented(textwrap.dedent(_body_of(view_source(plan.view))))
-    template = _template_name(view_source(plan.view))
     if template is not None:
         imports.add("flask_compat", "render_template")
-        lines.append("    # TODO: pass the context the Flask view computes (commented above).")
+        lines.append("    # TODO: pass the context the Flask view computes (commented above),")
+        lines.append('    # then remove openapi_extra={"x-scaffold": "todo"} from the route.')
         lines.append(f"    return render_template(request, {template!r})".replace("'", '"'))
     else:
         lines += _stub(plan, imports)

@@ -111,6 +111,21 @@ def test_totals_count_states_flags_new_only_and_shadow() -> None:
     assert "health" in [e["name"] for e in report["new_only"]]
 
 
+def test_a_route_the_scaffold_tagged_as_not_ported_is_not_implemented() -> None:
+    flask_app, new = login_pair()
+
+    @new.get("/feed", name="blog.feed", openapi_extra={"x-scaffold": "stub"})
+    def feed() -> str:
+        return "501"
+
+    table = RouteTable(flask_app.url_map, app_routes(new))
+    flags, _ = FlagTable.from_texts(1, {}, parse_flag("legacy"), "test")
+    report = build_report(table.legacy_rules, table.new_routes, flags, Groups({}, {}))
+    row = rows_by_endpoint(report.as_dict())["blog.feed"]
+    assert row["state"] == "disagrees"
+    assert row["disagreements"][0].startswith("scaffold: the new route is the scaffold's stub")
+
+
 def test_a_static_folder_mounted_under_flasks_endpoint_is_implemented(tmp_path: Path) -> None:
     from flask_compat import FlaskCompat
 
