@@ -185,6 +185,25 @@ class FlaskCSRF:
         return None
 
 
+async def csrf_protect(request: Request) -> None:
+    """Dependency: ``FlaskCSRF.protect`` for the Flask app the kit installed on
+    ``request.app`` reads (what Flask-WTF's ``CSRFProtect`` does for every Flask view).
+    Raises ``CSRFError`` (400), ``NotInstalled`` without ``FlaskCompat.install()``."""
+    await FlaskCSRF(_installed_flask_app(request)).protect(request)
+
+
+async def flask_form(request: Request, form_class: type, /, **kwargs: Any) -> Any:
+    """``FlaskCSRF.form`` for the Flask app the kit installed on ``request.app`` reads:
+    what ``PostForm()`` becomes in a converted view (``await flask_form(request, PostForm)``)."""
+    return await FlaskCSRF(_installed_flask_app(request)).form(request, form_class, **kwargs)
+
+
+def _installed_flask_app(request: Request) -> Flask:
+    from flask_compat.compat import FlaskCompat
+
+    return FlaskCompat.of(request.app).flask_app
+
+
 def _same_origin(current_uri: str, compare_uri: str) -> bool:
     current, compare = urlparse(current_uri), urlparse(compare_uri)
     return (

@@ -81,6 +81,11 @@ class ConvertedView:
     unconverted: list[str] = field(default_factory=list)
     raises_http: bool = False
     redirects: bool = False
+    is_async: bool = False  # a converted call must be awaited (Flask-WTF forms)
+    # Parameters the converted body needs from dependencies: name -> annotation.
+    dependency_params: dict[str, str] = field(default_factory=dict)
+    # Route dependencies (module, function): what decorators such as @login_required became.
+    route_dependencies: list[tuple[str, str]] = field(default_factory=list)
 
 
 def view_source(view: Callable[..., Any]) -> str:
@@ -169,6 +174,7 @@ class _Rewriter(cst.CSTTransformer):
         # request.args / request.form seen, minus those turned into parameters.
         self.pending_parts = 0
         self.pending_aborts = 0  # abort() calls seen, minus those raised as HTTPException
+        self.pending_forms = 0  # form class names seen, minus form creations converted
 
     def _flask(self, node: cst.BaseExpression) -> str | None:
         if isinstance(node, cst.Name):
@@ -247,6 +253,16 @@ class _Rewriter(cst.CSTTransformer):
                 if replaced is not None:
                     return replaced
         name = self._flask(func)
+        if name == "form" and isinstance(func, cst.Name):
+            # PostForm(...) -> await flask_form(request, PostForm, ...)
+            self.pending_forms -= 1
+            self.result.is_async = True
+            self.result.imports.add(("flask_compat.wtf", "flask_form"))
+            call = cst.Call(
+                cst.Name("flask_form"),
+                [cst.Arg(cst.Name("request")), cst.Arg(cst.Name(func.value)), *updated.args],
+            )
+            return cst.Await(call)
         if name == "abort":
             self.pending_aborts += 1
         if name in _TAKE_REQUEST:
@@ -361,6 +377,8 @@ class _Rewriter(cst.CSTTransformer):
 
     def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
         name = self.aliases.get(original.value)
+        if name == "form":
+            self.pending_forms += 1
         if name == "session":
             self.result.flask_names.add("session")
             return cst.parse_expression("request.session")
@@ -376,10 +394,13 @@ class _Rewriter(cst.CSTTransformer):
         return updated
 
 
-def convert_view(view: Callable[..., Any], *, form_required: bool) -> ConvertedView:
+def convert_view(
+    view: Callable[..., Any], *, form_required: bool, hook: bool = False
+) -> ConvertedView:
     """Convert ``view``'s body (the unwrapped function). ``form_required``: missing
     ``request.form["x"]`` values are a client error (POST-only views); otherwise
-    they are optional, because the same function also answers GET.
+    they are optional, because the same function also answers GET. ``hook``: a
+    ``before_request`` function, whose decorator is the registration, not a wrapper.
 
     Raises OSError when the view has no source (built in C, made by exec).
     """
@@ -406,22 +427,38 @@ def convert_view(view: Callable[..., Any], *, form_required: bool) -> ConvertedV
             flask_name = next((k for k, v in _CONVERTED.items() if obj is v), None)
             if flask_name is not None:
                 aliases[name] = flask_name
+            elif obj is _flask_login("current_user"):
+                # Flask-Login's current_user: the same object, from a dependency.
+                result.dependency_params[name] = "CurrentUser"
+                result.imports.add(("flask_compat.login", "CurrentUser"))
+            elif _is_flask_form(obj):
+                aliases[name] = "form"
+                result.imports.add((view.__module__, name))
             elif _from_flask(obj):
                 result.unconverted.append(f"{name} (Flask's, needs a Flask request)")
-            elif _is_flask_form(obj):
-                result.unconverted.append(f"{name} (a Flask-WTF form: needs Flask's request)")
             elif isinstance(obj, types.ModuleType):
                 result.module_imports.add((obj.__name__, name))
             else:
                 result.imports.add((view.__module__, name))
         elif not hasattr(builtins, name):
             result.unconverted.append(f"{name} (not found in {view.__module__})")
-    for decorator in result.decorators:
+    for decorator in [] if hook else result.decorators:
         head = decorator.split("(")[0]
-        if not head.endswith((".route", ".get", ".post", ".put", ".patch", ".delete")):
+        if head.endswith((".route", ".get", ".post", ".put", ".patch", ".delete")):
+            continue
+        target = globals_.get(head)
+        login_check = next(
+            (n for n in _LOGIN_DECORATORS if target is not None and target is _flask_login(n)),
+            None,
+        )
+        if login_check is not None and "(" not in decorator:
+            result.route_dependencies.append(("flask_compat.login", login_check))
+        else:
             result.unconverted.append(f"decorator @{decorator}")
     rewriter = _Rewriter(aliases, result, form_required)
     converted = func.body.visit(rewriter)
+    if rewriter.pending_forms > 0:
+        result.unconverted.append("a Flask-WTF form class used other than by creating a form")
     if rewriter.pending_aborts > 0:
         result.unconverted.append("abort() where no raise statement can replace it")
     if rewriter.pending_parts > 0:
@@ -433,6 +470,21 @@ def convert_view(view: Callable[..., Any], *, form_required: bool) -> ConvertedV
     if "request" in result.parameters:
         result.unconverted.append("a request value named 'request'")
     return result
+
+
+_LOGIN_DECORATORS = ("login_required", "fresh_login_required")
+
+
+def _flask_login(name: str) -> Any:
+    """An object of Flask-Login by name, or a sentinel nothing is when it is not installed."""
+    try:
+        import flask_login
+    except ImportError:
+        return _MISSING
+    return getattr(flask_login, name, _MISSING)
+
+
+_MISSING = object()
 
 
 def _from_flask(obj: object) -> bool:

@@ -6,6 +6,7 @@ import re
 import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import libcst as cst
 from flask import Flask
@@ -99,35 +100,99 @@ def scaffold_module(
         # ruff: noqa: E501
         '''
     )
-    hooks = _before_request(flask_app, blueprint)
-    body = ["router = APIRouter()", "", ""]
-    if hooks:
+    hook_functions, hook_names, left = _hooks(flask_app, blueprint, convert, imports, used_names)
+    if hook_names:
+        imports.add("fastapi", "Depends")
+        depends = ", ".join(f"Depends({n})" for n in hook_names)
+        body = [f"router = APIRouter(dependencies=[{depends}])", "", ""]
+    else:
+        body = ["router = APIRouter()", "", ""]
+    if left:
         note = (
             "Flask runs these before each request here; port those that fill g as "
-            f"dependencies (router = APIRouter(dependencies=[...])): {', '.join(hooks)}"
+            f"dependencies (router = APIRouter(dependencies=[...])): {', '.join(left)}"
         )
         body[1:1] = [f"# {line}" for line in textwrap.wrap(note, 86, break_on_hyphens=False)]
+    if hook_functions:
+        body = ["\n\n".join(f.strip("\n") + "\n" for f in hook_functions), "", *body]
     code = "\n\n\n".join(f.strip("\n") for f in functions)
     return "\n".join([header, *imports.lines(first_party), "", *body, code]).rstrip() + "\n"
 
 
-def _before_request(flask_app: Flask, blueprint: str | None) -> list[str]:
+def _before_request(flask_app: Flask, blueprint: str | None) -> list[Any]:
+    """The app's, then the blueprint's (and its parents') ``before_request`` functions."""
     keys: list[str | None] = [None]
     if blueprint:
         parts = blueprint.split(".")
         keys += [".".join(parts[: i + 1]) for i in range(len(parts))]
-    found = []
-    for key in keys:
-        for func in flask_app.before_request_funcs.get(key, []):
-            found.append(f"{getattr(func, '__module__', '?')}.{getattr(func, '__name__', func)}")
-    return found
+    return [func for key in keys for func in flask_app.before_request_funcs.get(key, [])]
 
 
-def _decorators(plan: ViewPlan, marker: str | None = None) -> list[str]:
+_RETURNS_VALUE = re.compile(r"^\s*return\s+\S", re.MULTILINE)
+
+
+def _hooks(
+    flask_app: Flask,
+    blueprint: str | None,
+    convert: bool,
+    imports: _Imports,
+    used_names: set[str],
+) -> tuple[list[str], list[str], list[str]]:
+    """``before_request`` functions as router dependencies, when --convert can convert
+    them: (function sources, their names, the qualified names of those left as a note).
+    Flask-WTF's CSRF hook is left out: converted routes depend on ``csrf_protect``."""
+    sources: list[str] = []
+    names: list[str] = []
+    left: list[str] = []
+    for func in _before_request(flask_app, blueprint):
+        qualname = f"{getattr(func, '__module__', '?')}.{getattr(func, '__name__', func)}"
+        if qualname == "flask_wtf.csrf.csrf_protect" and convert:
+            continue
+        converted = None
+        if convert:
+            try:
+                converted = convert_view(func, form_required=False, hook=True)
+            except (OSError, TypeError, cst.ParserSyntaxError):
+                converted = None
+        usable = (
+            converted is not None
+            and not converted.unconverted
+            and not converted.parameters
+            and not converted.route_dependencies
+            and not _RETURNS_VALUE.search(converted.body)
+        )
+        if converted is None or not usable:
+            left.append(qualname)
+            continue
+        name = converted.name
+        while name in used_names:
+            name += "_"
+        used_names.add(name)
+        params = [f"{n}: {a}" for n, a in converted.dependency_params.items()]
+        signature = _star(", ".join(["request: Request", *params]))
+        keyword = "async def" if converted.is_async else "def"
+        if converted.flask_names - {"session"}:
+            imports.add("flask_compat", *sorted(converted.flask_names - {"session"}))
+        for module, imported in converted.imports:
+            imports.add(module, imported)
+        doc = f"    {_docstring(converted.docstring)}\n" if converted.docstring else ""
+        comment = f"    # Flask's before_request {qualname}, as a dependency of every route here.\n"
+        body = textwrap.indent(converted.body.rstrip("\n") or "pass", "    ")
+        sources.append(f"{keyword} {name}({signature}):\n{doc}{comment}{body}\n")
+        names.append(name)
+    return sources, names, left
+
+
+def _decorators(
+    plan: ViewPlan, marker: str | None = None, dependencies: Iterable[str] = ()
+) -> list[str]:
     """The route decorators; ``marker`` ("stub", "todo") tags a route that is not ported
     yet (``openapi_extra={"x-scaffold": ...}``): `migrate-gateway status` does not count
-    it as implemented until the tag is removed."""
+    it as implemented until the tag is removed. ``dependencies``: function names for
+    ``dependencies=[Depends(...)]``."""
     extra = f', openapi_extra={{"{SCAFFOLD_TAG}": "{marker}"}}' if marker else ""
+    if dependencies:
+        extra += ", dependencies=[" + ", ".join(f"Depends({d})" for d in dependencies) + "]"
     lines = []
     for route in plan.routes:
         path, name = _quoted(route.path), _quoted(plan.endpoint)
@@ -228,11 +293,22 @@ def _function(
         lines += _stub(plan, imports)
         return "\n".join(lines) + "\n\n\n"
     params = [_parameter(p) for p in converted.parameters.values()]
+    params += [f"{n}: {annotation}" for n, annotation in converted.dependency_params.items()]
     if any(p.source == "form" for p in converted.parameters.values()):
         imports.add("typing", "Annotated")
         imports.add("fastapi", "Form")
+    dependencies = [function for _, function in converted.route_dependencies]
+    for module, function in converted.route_dependencies:
+        imports.add(module, function)
+    if csrf_protected(plan):
+        dependencies.append("csrf_protect")
+        imports.add("flask_compat.wtf", "csrf_protect")
+    if dependencies:
+        imports.add("fastapi", "Depends")
+        lines = _decorators(plan, None, dependencies)
     signature = ", ".join(["request: Request", *path_parts, *params])
-    lines.append(f"def {name}({_star(signature)}):")
+    keyword = "async def" if converted.is_async else "def"
+    lines.append(f"{keyword} {name}({_star(signature)}):")
     lines += comments
     if converted.flask_names - {"session"}:
         imports.add("flask_compat", *sorted(converted.flask_names - {"session"}))
@@ -248,6 +324,25 @@ def _function(
     body = converted.body.rstrip("\n") or "pass"
     lines += [textwrap.indent(body, "    ")]
     return "\n".join(lines) + "\n\n\n"
+
+
+def csrf_protected(plan: ViewPlan) -> bool:
+    """True when Flask-WTF's ``CSRFProtect`` checks this view in Flask: it is on the app,
+    the view takes a method it protects and is not exempt."""
+
+    app = plan.app
+    csrf = app.extensions.get("csrf") if app is not None else None
+    if csrf is None or not app.config.get("WTF_CSRF_ENABLED", True):
+        return False
+    methods = set(app.config.get("WTF_CSRF_METHODS", {"POST", "PUT", "PATCH", "DELETE"}))
+    if not any(methods & set(route.methods) for route in plan.routes):
+        return False
+    view = plan.view
+    name = f"{view.__module__}.{view.__name__}"
+    blueprint = plan.endpoint.rpartition(".")[0]
+    exempt_views = getattr(csrf, "_exempt_views", set())
+    exempt_blueprints = getattr(csrf, "_exempt_blueprints", set())
+    return name not in exempt_views and blueprint not in exempt_blueprints
 
 
 def _skeleton(

@@ -66,6 +66,7 @@ class ViewPlan:
     endpoint: str
     view: Callable[..., Any]
     routes: tuple[RoutePlan, ...]
+    app: Flask | None = None
 
     @property
     def function_name(self) -> str:
@@ -119,7 +120,7 @@ def blueprint_views(flask_app: Flask, blueprint: str | None) -> list[ViewPlan]:
     plans = []
     for endpoint, rules in by_endpoint.items():
         view = inspect.unwrap(flask_app.view_functions[endpoint])
-        plans.append(ViewPlan(endpoint, view, tuple(route_plan(r) for r in rules)))
+        plans.append(ViewPlan(endpoint, view, tuple(route_plan(r) for r in rules), flask_app))
     if not plans:
         where = f"blueprint {blueprint!r}" if blueprint else "the app itself"
         raise ScaffoldError(f"{where} has no routes to scaffold")

@@ -23,7 +23,10 @@ from tests.port.pubblog_port.app import create_app
 
 SECRET = "pubblog-port-secret-0123456789abcdef"
 STAFF = "pubblog-staff-override-secret"
-PORTED = ("blog.index", "blog.show", "blog.create", "auth.logout")
+PORTED = ("blog.index", "blog.show", "blog.create", "blog.comment", "auth.logout")
+# Ported and flipped to the new app; blog.comment stays on Flask (not flipped yet), so
+# a comment form rendered by FastAPI is posted to Flask.
+FLIPPED = ("blog.index", "blog.show", "blog.create", "auth.logout")
 
 
 @dataclass
@@ -88,4 +91,4 @@ def site_factory(
 
 @pytest.fixture
 def site(site_factory: object) -> Site:
-    return site_factory({endpoint: "new" for endpoint in PORTED})  # type: ignore[operator]
+    return site_factory({endpoint: "new" for endpoint in FLIPPED})  # type: ignore[operator]

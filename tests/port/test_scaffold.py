@@ -175,3 +175,19 @@ def test_an_existing_output_is_not_overwritten_without_force(tmp_path: Path) -> 
     assert refused.exit_code == 1 and "--force" in refused.output
     assert target.read_text() == "# my edits\n"
     assert CliRunner().invoke(cli, [*args, "--force"]).exit_code == 0
+
+
+def test_extensions_of_a_public_app_convert_to_the_kits_dependencies() -> None:
+    app = load_flask_app("tests.port.pubblog:create_app()")
+    blog = scaffold_module(app, "blog", convert=True)
+    assert "x-scaffold" not in blog  # every view of the blueprint converted
+    assert "router = APIRouter(dependencies=[Depends(load_logged_in_user)])" in blog
+    assert "def load_logged_in_user(request: Request, *, current_user: CurrentUser):" in blog
+    create = blog[blog.index('name="blog.create"') :]
+    assert "dependencies=[Depends(login_required), Depends(csrf_protect)]" in create
+    assert "async def create(request: Request, *, current_user: CurrentUser):" in create
+    assert "form = await flask_form(request, PostForm)" in create
+    show = blog[blog.index('name="blog.show"') : blog.index('name="blog.comment"')]
+    assert "csrf_protect" not in show  # GET: CSRFProtect does not check it
+    auth = scaffold_module(app, "auth", convert=True)
+    assert "# scaffold: cannot convert: login_user (Flask's, needs a Flask request)" in auth
