@@ -164,3 +164,27 @@ def test_upstream_gateway_routes_from_the_file_without_the_legacy_package(
     }  # fmt: skip
     assert flip.status_code == 200, flip.text  # a legacy route known only from the file
     assert "webapp" not in sys.modules
+
+
+def test_status_and_routes_read_the_routes_file_from_the_environment(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gateway.cli import app as cli
+
+    routes = tmp_path / "routes.json"
+    routes.write_text(json.dumps(export_map(rich_flask_app().url_map)))
+    env = {
+        "GATEWAY_LEGACY_UPSTREAM": "http://127.0.0.1:9",
+        "GATEWAY_LEGACY_ROUTES_FILE": str(routes),
+        "GATEWAY_NEW_APP": "tests.gateway.support:rich_fastapi_app()",
+        "GATEWAY_REDIS_URL": "",
+        "GATEWAY_FLAG_CACHE_PATH": str(tmp_path / "flags.json"),
+    }
+    result = CliRunner().invoke(cli, ["status", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    states = {r["endpoint"]: r["state"] for r in json.loads(result.output)["routes"]}
+    assert states["notes.show"] == "implemented" and states["notes.edit"] == "missing"
+    both = CliRunner().invoke(
+        cli, ["status"], env={**env, "GATEWAY_LEGACY_URL_MAP": "tests.gateway.support:x()"}
+    )
+    assert both.exit_code == 1 and "set only one" in both.output

@@ -82,3 +82,19 @@ def test_request_time_import_of_a_name_both_roots_own_is_a_clear_error(
 def test_a_source_root_that_is_no_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(AppLoadError, match="not a directory"):
         load_flask_app("webapp:create_app()", tmp_path / "missing")
+
+
+def test_source_roots_come_from_the_environment(
+    roots: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.settings import GatewaySettings
+
+    legacy_root, new_root = roots
+    monkeypatch.setenv("GATEWAY_LEGACY_APP", "webapp:create_app()")
+    monkeypatch.setenv("GATEWAY_LEGACY_SOURCE_ROOT", str(legacy_root))
+    monkeypatch.setenv("GATEWAY_NEW_APP", "service:app")
+    monkeypatch.setenv("GATEWAY_NEW_SOURCE_ROOT", str(new_root))
+    monkeypatch.setenv("GATEWAY_REDIS_URL", "")
+    settings = GatewaySettings(flag_cache_path=None)
+    gateway = create_gateway(settings)
+    assert "auth.login" in gateway.rules.routes.legacy_endpoints
