@@ -88,18 +88,6 @@ def scaffold_module(
             name += "_"
         used_names.add(name)
         functions.append(_function(plan, name, imports, convert, first_party))
-    where = f"the Flask blueprint {blueprint!r}" if blueprint else "the Flask app's own routes"
-    header = textwrap.dedent(
-        f'''\
-        """FastAPI routes for {where} (written by `migrate-gateway scaffold`).
-
-        Each route is named after its Flask endpoint, so url_for, the gateway's flags
-        and `migrate-gateway status` find it. The FastAPI app needs flask_compat
-        installed: FlaskCompat(flask_app).install(app), then app.include_router(router).
-        """
-        # ruff: noqa: E501
-        '''
-    )
     hook_functions, hook_names, left = _hooks(flask_app, blueprint, convert, imports, used_names)
     if hook_names:
         imports.add("fastapi", "Depends")
@@ -115,6 +103,24 @@ def scaffold_module(
         body[1:1] = [f"# {line}" for line in textwrap.wrap(note, 86, break_on_hyphens=False)]
     if hook_functions:
         body = ["\n\n".join(f.strip("\n") + "\n" for f in hook_functions), "", *body]
+    where = f"the Flask blueprint {blueprint!r}" if blueprint else "the Flask app's own routes"
+    login_note = (
+        "\n        Flask-Login's current_user and login_required need its bridge too:\n"
+        "        FlaskLogin(flask_app).install(app) and a user_loader (flask_compat.login)."
+        if "flask_compat.login" in imports.names
+        else ""
+    )
+    header = textwrap.dedent(
+        f'''\
+        """FastAPI routes for {where} (written by `migrate-gateway scaffold`).
+
+        Each route is named after its Flask endpoint, so url_for, the gateway's flags
+        and `migrate-gateway status` find it. The FastAPI app needs flask_compat
+        installed: FlaskCompat(flask_app).install(app), then app.include_router(router).{login_note}
+        """
+        # ruff: noqa: E501
+        '''
+    )
     code = "\n\n\n".join(f.strip("\n") for f in functions)
     return "\n".join([header, *imports.lines(first_party), "", *body, code]).rstrip() + "\n"
 

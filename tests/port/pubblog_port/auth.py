@@ -3,6 +3,8 @@
 Each route is named after its Flask endpoint, so url_for, the gateway's flags
 and `migrate-gateway status` find it. The FastAPI app needs flask_compat
 installed: FlaskCompat(flask_app).install(app), then app.include_router(router).
+Flask-Login's current_user and login_required need its bridge too:
+FlaskLogin(flask_app).install(app) and a user_loader (flask_compat.login).
 """
 # ruff: noqa: E501
 
