@@ -5,7 +5,8 @@ needs an admin token (see gateway/admin/auth.py): ``GET /routes``,
 ``GET /flags``, ``PUT /flags/{key}`` with ``{"flag": "canary 10", "reason":
 "..."}``, ``POST /flips`` (bulk: ``{"targets": [...]}`` and/or ``{"match":
 "notes.*"}``), ``GET /audit?limit=``, ``GET /rollbacks`` (the automatic flips),
-``GET /metrics`` (Prometheus), ``GET /shadow``, ``GET /fallbacks``.
+``GET /metrics`` (Prometheus), ``GET /shadow``, ``GET /fallbacks``,
+``GET /status`` (parity and progress, gateway/parity.py).
 Flips go through the flip service (gateway/flipping.py): audited, and
 answered once every live worker applied them. Answers are JSON; client
 mistakes are 4xx with an ``error`` message, never a 500. ``GET /`` is the
@@ -33,6 +34,7 @@ from gateway.flagstore import FlagStore, FlagStoreUnavailable
 from gateway.flipping import FlipService
 from gateway.flips import FlipRefused, FlipRules
 from gateway.metrics import GatewayMetrics
+from gateway.parity import build_report
 from gateway.readiness import Readiness
 
 REPLICA = f"{socket.gethostname()}:{os.getpid()}"
@@ -116,6 +118,7 @@ class AdminAPI:
                 ("/metrics", self.prometheus, "GET"),
                 ("/shadow", self.shadow, "GET"),
                 ("/fallbacks", self.fallbacks, "GET"),
+                ("/status", self.status, "GET"),
             ]
             routes += [
                 Route(prefix + path, self._guarded(handler), methods=[method])
@@ -260,6 +263,14 @@ class AdminAPI:
     async def shadow(self, request: Request) -> Response:
         stats = await self.shadow_stats() if self.shadow_stats else None
         return JSONResponse({"shadow": stats, "replica": REPLICA})
+
+    async def status(self, request: Request) -> Response:
+        stats = await self.shadow_stats() if self.shadow_stats else None
+        table = self.rules.routes
+        report = build_report(
+            table.legacy_rules, table.new_routes, self.store.table, self.rules.groups, stats
+        )
+        return JSONResponse(report.as_dict())
 
     async def fallbacks(self, request: Request) -> Response:
         by_route = dict(self.fallback_stats()) if self.fallback_stats else {}
