@@ -5,10 +5,12 @@ needs an admin token (see gateway/admin/auth.py): ``GET /routes``,
 ``GET /flags``, ``PUT /flags/{key}`` with ``{"flag": "canary 10", "reason":
 "..."}``, ``POST /flips`` (bulk: ``{"targets": [...]}`` and/or ``{"match":
 "notes.*"}``), ``GET /audit?limit=``, ``GET /rollbacks`` (the automatic flips),
-``GET /metrics`` (Prometheus), ``GET /shadow``, ``GET /fallbacks``.
+``GET /metrics`` (Prometheus), ``GET /shadow``, ``GET /fallbacks``,
+``GET /status`` (parity and progress, gateway/parity.py).
 Flips go through the flip service (gateway/flipping.py): audited, and
 answered once every live worker applied them. Answers are JSON; client
-mistakes are 4xx with an ``error`` message, never a 500.
+mistakes are 4xx with an ``error`` message, never a 500. ``GET /`` is the
+HTML dashboard (gateway/admin/dashboard.py), with its own sign-in.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from gateway.admin.auth import AdminAuth
+from gateway.admin.dashboard import Dashboard
 from gateway.audit import AuditLog, AuditUnavailable
 from gateway.flags import FlagError
 from gateway.flagstore import FlagStore, FlagStoreUnavailable
 from gateway.flipping import FlipService
 from gateway.flips import FlipRefused, FlipRules
 from gateway.metrics import GatewayMetrics
+from gateway.parity import build_report
 from gateway.readiness import Readiness
 
 REPLICA = f"{socket.gethostname()}:{os.getpid()}"
@@ -85,9 +89,10 @@ class AdminAPI:
         flips: FlipService,
         audit: AuditLog,
         metrics: GatewayMetrics | None = None,
-        shadow_stats: Callable[[], dict[str, Any]] | None = None,
+        shadow_stats: Callable[[], Awaitable[dict[str, Any]]] | None = None,
         fallback_stats: Callable[[], Mapping[str, int]] | None = None,
         probes_only: bool = False,
+        dashboard_session_seconds: int = 1800,
     ) -> None:
         self.auth = auth
         self.rules = rules
@@ -113,11 +118,25 @@ class AdminAPI:
                 ("/metrics", self.prometheus, "GET"),
                 ("/shadow", self.shadow, "GET"),
                 ("/fallbacks", self.fallbacks, "GET"),
+                ("/status", self.status, "GET"),
             ]
             routes += [
                 Route(prefix + path, self._guarded(handler), methods=[method])
                 for path, handler, method in protected
             ]
+            # The HTML dashboard signs in with a token and keeps a session cookie.
+            dashboard = Dashboard(
+                prefix,
+                auth,
+                rules,
+                store,
+                flips,
+                audit,
+                shadow_stats=shadow_stats,
+                metrics=metrics,
+                session_seconds=dashboard_session_seconds,
+            )
+            routes += dashboard.routes()
         self.router = Router(routes=routes, default=self._not_found)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -242,7 +261,16 @@ class AdminAPI:
         return Response(body, media_type=content_type)
 
     async def shadow(self, request: Request) -> Response:
-        return JSONResponse({"shadow": self.shadow_stats() if self.shadow_stats else None})
+        stats = await self.shadow_stats() if self.shadow_stats else None
+        return JSONResponse({"shadow": stats, "replica": REPLICA})
+
+    async def status(self, request: Request) -> Response:
+        stats = await self.shadow_stats() if self.shadow_stats else None
+        table = self.rules.routes
+        report = build_report(
+            table.legacy_rules, table.new_routes, self.store.table, self.rules.groups, stats
+        )
+        return JSONResponse(report.as_dict())
 
     async def fallbacks(self, request: Request) -> Response:
         by_route = dict(self.fallback_stats()) if self.fallback_stats else {}
