@@ -20,9 +20,10 @@ class SessionSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHARED_SESSION_", extra="ignore")
 
     # Store. No URL means the in-memory store (one process, development only).
+    # SHARED_SESSION_REDIS_URL wins over REDIS_URL; an explicit argument over both.
     redis_url: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("redis_url", "SHARED_SESSION_REDIS_URL", "REDIS_URL"),
+        validation_alias=AliasChoices("SHARED_SESSION_REDIS_URL", "REDIS_URL", "redis_url"),
     )
     key_prefix: str = "ss:"
     # Each Redis round trip fails with SessionStoreUnavailable after this long.

@@ -15,10 +15,11 @@ import redis
 import redis.asyncio
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, ReadOnlyError
 from redis.retry import Retry
 
 from shared_session.codec import CREATED_FIELD, USER_PREFIX, VERSION_FIELD
-from shared_session.errors import SessionStoreUnavailable
+from shared_session.errors import SessionStoreUnavailable, SessionWriteRefused
 from shared_session.settings import SessionSettings
 from shared_session.store import scripts
 from shared_session.store.base import SaveOutcome, SavePlan, SaveStatus, StoredSession, Timing
@@ -93,6 +94,19 @@ def parse_takeover(
     return None
 
 
+def unavailable(exc: Exception) -> SessionStoreUnavailable:
+    """The session error for a failed Redis call.
+
+    A write Redis refused before applying anything (out of memory with
+    ``noeviction``, a read-only replica) is a SessionWriteRefused: the save
+    scripts write first with a command Redis refuses when out of memory, so
+    such a refusal leaves the session exactly as it was.
+    """
+    if isinstance(exc, OutOfMemoryError | ReadOnlyError):
+        return SessionWriteRefused(f"session store refused the write: {exc}")
+    return SessionStoreUnavailable(f"session store unavailable: {exc!r}")
+
+
 def _retry() -> Retry:
     # One immediate retry on a fresh connection: pooled connections are dead
     # after a Redis restart, and the first command on each must not fail.
@@ -137,7 +151,7 @@ class RedisStore(_Keys):
         try:
             return fn()
         except redis.RedisError as exc:
-            raise SessionStoreUnavailable(f"session store unavailable: {exc}") from exc
+            raise unavailable(exc) from exc
 
     def load(self, sid: str) -> StoredSession | None:
         t = self.timing
@@ -203,7 +217,7 @@ class AsyncRedisStore(_Keys):
             async with asyncio.timeout(self._timeout * 2):
                 return await make()
         except (redis.RedisError, TimeoutError) as exc:
-            raise SessionStoreUnavailable(f"session store unavailable: {exc!r}") from exc
+            raise unavailable(exc) from exc
 
     async def load(self, sid: str) -> StoredSession | None:
         script = self._client().load
