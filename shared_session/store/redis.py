@@ -9,10 +9,11 @@ import asyncio
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import redis
 import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ReadOnlyError
@@ -107,19 +108,43 @@ def unavailable(exc: Exception) -> SessionStoreUnavailable:
     return SessionStoreUnavailable(f"session store unavailable: {exc!r}")
 
 
-def _retry() -> Retry:
+def _retry(asynchronous: bool) -> Retry | AsyncRetry:
     # One immediate retry on a fresh connection: pooled connections are dead
     # after a Redis restart, and the first command on each must not fail.
-    return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+    # redis.asyncio needs its own Retry class: given the sync one, its calls
+    # are never retried.
+    kind = AsyncRetry if asynchronous else Retry
+    return kind(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
 
 
-def _client_options(settings: SessionSettings) -> dict[str, Any]:
-    return {
+@overload
+def create_client(settings: SessionSettings, asynchronous: Literal[False]) -> redis.Redis: ...
+@overload
+def create_client(
+    settings: SessionSettings, asynchronous: Literal[True]
+) -> redis.asyncio.Redis: ...
+def create_client(settings: SessionSettings, asynchronous: bool) -> Any:
+    """The Redis client of one side: the only place clients are built.
+
+    A blocking pool of ``pool_size`` connections: a request that finds them
+    all busy waits up to ``pool_timeout`` for one instead of failing. Each
+    connect and each reply is bounded by ``timeout`` (socket timeouts, no
+    timer around the call), with one immediate retry on a fresh connection.
+    """
+    assert settings.redis_url
+    options: dict[str, Any] = {
+        "max_connections": settings.pool_size,
+        "timeout": settings.pool_timeout,
         "socket_timeout": settings.timeout,
         "socket_connect_timeout": settings.timeout,
-        "retry": _retry(),
+        "retry": _retry(asynchronous),
         "health_check_interval": 0,
     }
+    if asynchronous:
+        pool = redis.asyncio.BlockingConnectionPool.from_url(settings.redis_url, **options)
+        return redis.asyncio.Redis.from_pool(pool)
+    sync_pool = redis.BlockingConnectionPool.from_url(settings.redis_url, **options)
+    return redis.Redis.from_pool(sync_pool)
 
 
 class _Keys:
@@ -139,10 +164,7 @@ class RedisStore(_Keys):
 
     def __init__(self, settings: SessionSettings, client: redis.Redis | None = None) -> None:
         super().__init__(settings)
-        assert settings.redis_url or client is not None
-        self.client = client or redis.Redis.from_url(
-            settings.redis_url, **_client_options(settings)
-        )
+        self.client = client or create_client(settings, asynchronous=False)
         self._load = self.client.register_script(scripts.LOAD)
         self._save = self.client.register_script(scripts.SAVE)
         self._takeover = self.client.register_script(scripts.TAKEOVER)
@@ -195,9 +217,7 @@ class AsyncRedisStore(_Keys):
     def __init__(self, settings: SessionSettings) -> None:
         super().__init__(settings)
         assert settings.redis_url
-        self._url = settings.redis_url
-        self._options = _client_options(settings)
-        self._timeout = settings.timeout
+        self._settings = settings
         self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
             weakref.WeakKeyDictionary()
         )
@@ -207,15 +227,13 @@ class AsyncRedisStore(_Keys):
         bound = self._per_loop.get(loop)
         if bound is None:
             bound = self._per_loop[loop] = _LoopClient(
-                redis.asyncio.Redis.from_url(self._url, **self._options)
+                create_client(self._settings, asynchronous=True)
             )
         return bound
 
     async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
         try:
-            # Bounds the whole call (connect + retry + read), not each phase.
-            async with asyncio.timeout(self._timeout * 2):
-                return await make()
+            return await make()
         except (redis.RedisError, TimeoutError) as exc:
             raise unavailable(exc) from exc
 
