@@ -45,6 +45,9 @@ class _DerivedKeyCache(Signer):
         return derived
 
 
+_VERIFIED_MAX = 10_000
+
+
 class CookieSigner:
     """Signs session ids with the newest key and verifies with all of them."""
 
@@ -58,6 +61,7 @@ class CookieSigner:
             keys, salt=SALT, key_derivation="hmac", digest_method=hashlib.sha256
         )
         self.max_cookie_bytes = max_cookie_bytes
+        self._verified: dict[str, str] = {}
 
     def sign(self, sid: str) -> str:
         return self._signer.sign(sid).decode()
@@ -70,11 +74,21 @@ class CookieSigner:
         """
         if not value or len(value) > self.max_cookie_bytes:
             return None
+        sid = self._verified.get(value)
+        if sid is not None:
+            return sid
         try:
             sid = self._signer.unsign(value).decode()
         except (BadSignature, UnicodeError, ValueError):
             return None
-        return sid if is_session_id(sid) else None
+        if not is_session_id(sid):
+            return None
+        # Only values that verified are remembered (no one else can make
+        # them), so the cache holds live users' cookies; bounded, then reset.
+        if len(self._verified) >= _VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[value] = sid
+        return sid
 
 
 def set_cookie_header(

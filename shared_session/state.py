@@ -8,6 +8,7 @@ here means both frameworks behave the same by construction.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -62,6 +63,10 @@ class SessionState:
     regenerate: bool = False
     cleared: bool = False
     read_only: bool = False
+    created_ms: int = 0  # creation time of the loaded session (0: unknown)
+    # The values as decoded at load: an immutable value that is still the
+    # same object keeps its loaded bytes instead of being encoded again.
+    loaded: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,14 +107,25 @@ class SessionCore:
         """The session data and state once loading (or takeover) is done."""
         legacy_cookies = [identity.legacy.cookie_name] if identity.legacy else []
         if stored is not None and identity.sid is not None:
-            state = SessionState(identity.sid, stored.fields, True, legacy_cookies=legacy_cookies)
-            return decode_fields(stored.fields), state
+            data = _decode(stored.fields)
+            state = SessionState(
+                identity.sid,
+                stored.fields,
+                True,
+                legacy_cookies=legacy_cookies,
+                created_ms=stored.created_ms,
+                loaded=dict(data),
+            )
+            return data, state
         if identity.sid is not None:
             log.info("unknown or expired session id: starting a new session")
         if taken is not None:
             sid, fields = taken
-            state = SessionState(sid, fields, identity.had_cookie, True, legacy_cookies)
-            return decode_fields(fields), state
+            data = decode_fields(fields)
+            state = SessionState(
+                sid, fields, identity.had_cookie, True, legacy_cookies, loaded=dict(data)
+            )
+            return data, state
         if identity.legacy is not None and identity.legacy.data:
             log.info(
                 "legacy %s session refused: it was taken over and has ended", identity.legacy.origin
@@ -140,7 +156,7 @@ class SessionCore:
         """
         if state.read_only:
             return None
-        current = encode_fields(data)
+        current = _encode(state, data)
         if state.cleared or state.sid is None:
             if state.sid is None and not current:
                 return None
@@ -163,7 +179,9 @@ class SessionCore:
             return None
         if state.regenerate:
             return SavePlan(Mode.REGENERATE, state.sid, new_session_id(), changed, removed)
-        return SavePlan(Mode.UPDATE, state.sid, state.sid, changed, removed)
+        return SavePlan(
+            Mode.UPDATE, state.sid, state.sid, changed, removed, created_ms=state.created_ms
+        )
 
     def _fit(
         self, fields: dict[str, bytes], data: Mapping[str, Any], loaded_size: int
@@ -252,6 +270,48 @@ class SessionCore:
                 )
             )
         return headers
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_MISSING = object()
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _encode(state: SessionState, data: Mapping[str, Any]) -> dict[str, bytes]:
+    """``encode_fields(data)``, reusing the loaded bytes of every value that is
+    still the very object loaded and cannot have changed in place; mutable
+    values (lists, dicts) are encoded, so nested changes are seen."""
+    loaded, original = state.loaded, state.original
+    fields: dict[str, bytes] = {}
+    for key, value in data.items():
+        kind = type(value)
+        if kind in _SCALARS and type(key) is str:
+            if loaded.get(key, _MISSING) is value and (raw := original.get(USER_PREFIX + key)):
+                fields[USER_PREFIX + key] = raw
+            else:  # no tag applies to these exact types: plain compact JSON
+                fields[USER_PREFIX + key] = _dumps(value).encode()
+            continue
+        if kind is bytes and loaded.get(key, _MISSING) is value:
+            raw = original.get(USER_PREFIX + key)
+            if raw is not None:
+                fields[USER_PREFIX + key] = raw
+                continue
+        fields.update(encode_fields({key: value}))
+    return fields
+
+
+def _decode(fields: Mapping[str, bytes]) -> dict[str, Any]:
+    """``decode_fields(fields)``; JSON scalars, which carry no tag, skip the
+    tag scan."""
+    data: dict[str, Any] = {}
+    for name, raw in fields.items():
+        if name.startswith(USER_PREFIX):
+            value = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+            if type(value) in _SCALARS:
+                data[name[len(USER_PREFIX) :]] = value
+            else:
+                data.update(decode_fields({name: raw}))
+    return data
 
 
 def fields_size(fields: Mapping[str, bytes]) -> int:
