@@ -161,14 +161,14 @@ class SessionCore:
             if state.sid is None and not current:
                 return None
             mode = Mode.CLEAR if state.cleared and state.sid else Mode.NEW
-            fitted = self._fit(current, data, loaded_size=0)
+            fitted = self._fit(current, data, loaded={})
             if fitted is None:
                 # Logging out still happens; only what was set after clear() is lost.
                 return SavePlan(mode, state.sid, new_session_id()) if mode is Mode.CLEAR else None
             return SavePlan(mode, state.sid, new_session_id(), fitted)
         if not _differs(state.original, current) and not state.regenerate:
             return None
-        fitted = self._fit(current, data, loaded_size=fields_size(state.original))
+        fitted = self._fit(current, data, loaded=state.original)
         if fitted is None:
             if state.regenerate:  # the id still changes (login), the data stays as stored
                 return SavePlan(Mode.REGENERATE, state.sid, new_session_id())
@@ -184,7 +184,7 @@ class SessionCore:
         )
 
     def _fit(
-        self, fields: dict[str, bytes], data: Mapping[str, Any], loaded_size: int
+        self, fields: dict[str, bytes], data: Mapping[str, Any], loaded: Mapping[str, bytes]
     ) -> dict[str, bytes] | None:
         """``fields`` as they may be written, or None when they must not be.
 
@@ -201,7 +201,7 @@ class SessionCore:
             return fields
         fitted, dropped = _drop_oldest_flashes(fields, data, limit)
         fitted_size = fields_size(fitted)
-        if fitted_size <= limit or fitted_size <= loaded_size:
+        if fitted_size <= limit or fitted_size <= fields_size(loaded):
             fits = fitted_size <= limit
             self.counters.add("trimmed" if fits else "over_limit_saved")
             log.warning(
