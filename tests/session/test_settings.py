@@ -24,3 +24,15 @@ def test_shared_session_redis_url_wins_over_redis_url(monkeypatch: pytest.Monkey
     explicit = SessionSettings(redis_url="redis://explicit:6379/2")
     assert explicit.redis_url == "redis://explicit:6379/2"
     assert explicit.with_changes(key_prefix="x:").redis_url == "redis://explicit:6379/2"
+
+
+def test_pool_and_timeout_settings_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    defaults = SessionSettings()
+    assert (defaults.pool_size, defaults.pool_timeout, defaults.timeout) == (50, 5.0, 2.0)
+    monkeypatch.setenv("SHARED_SESSION_POOL_SIZE", "8")
+    monkeypatch.setenv("SHARED_SESSION_POOL_TIMEOUT", "1.5")
+    monkeypatch.setenv("SHARED_SESSION_TIMEOUT", "0.25")
+    settings = SessionSettings()
+    assert (settings.pool_size, settings.pool_timeout, settings.timeout) == (8, 1.5, 0.25)
