@@ -22,6 +22,7 @@ from redis.retry import Retry
 
 from shared_session.codec import CREATED_FIELD, USER_PREFIX, VERSION_FIELD
 from shared_session.errors import SessionStoreUnavailable, SessionWriteRefused
+from shared_session.events import store_error
 from shared_session.settings import SessionSettings
 from shared_session.store import scripts
 from shared_session.store.base import SaveOutcome, SavePlan, SaveStatus, StoredSession, Timing
@@ -193,7 +194,7 @@ class RedisStore(_Keys):
         super().__init__(settings)
         self.client = client or create_client(settings, asynchronous=False)
 
-    def _run(self, lua: _Lua, keys: list[str], args: list[Any]) -> Any:
+    def _run(self, operation: str, lua: _Lua, keys: list[str], args: list[Any]) -> Any:
         try:
             try:
                 return self.client.evalsha(lua.sha, len(keys), *keys, *args)
@@ -201,28 +202,30 @@ class RedisStore(_Keys):
                 self.client.script_load(lua.text)
                 return self.client.evalsha(lua.sha, len(keys), *keys, *args)
         except redis.RedisError as exc:
+            store_error("flask", operation)
             raise unavailable(exc) from exc
 
     def load(self, sid: str) -> StoredSession | None:
-        reply = self._run(LOAD, [self.session(sid)], load_args(self.timing))
+        reply = self._run("load", LOAD, [self.session(sid)], load_args(self.timing))
         return parse_hash(reply)
 
     def save(self, plan: SavePlan) -> SaveOutcome:
         keys = [self.session(plan.source or plan.target), self.session(plan.target)]
-        reply = self._run(SAVE, keys, save_args(plan, self.timing))
+        reply = self._run("save", SAVE, keys, save_args(plan, self.timing))
         return SaveOutcome(SaveStatus(int(reply[0])), int(reply[1]))
 
     def takeover(
         self, fingerprint: str, sid: str, fields: dict[str, bytes], marker_ttl: int
     ) -> tuple[str, dict[str, bytes]] | None:
         args = takeover_args(self.prefix, sid, fields, self.timing, marker_ttl)
-        reply = self._run(TAKEOVER, [self.marker(fingerprint), self.session(sid)], args)
+        reply = self._run("takeover", TAKEOVER, [self.marker(fingerprint), self.session(sid)], args)
         return parse_takeover(reply, fields)
 
     def delete(self, sid: str) -> None:
         try:
             self.client.delete(self.session(sid))
         except redis.RedisError as exc:
+            store_error("flask", "delete")
             raise unavailable(exc) from exc
 
 
@@ -251,12 +254,12 @@ class AsyncRedisStore(_Keys):
         return bound
 
     async def load(self, sid: str) -> StoredSession | None:
-        reply = await self._client().run(LOAD, [self.session(sid)], load_args(self.timing))
+        reply = await self._client().run("load", LOAD, [self.session(sid)], load_args(self.timing))
         return parse_hash(reply)
 
     async def save(self, plan: SavePlan) -> SaveOutcome:
         keys = [self.session(plan.source or plan.target), self.session(plan.target)]
-        reply = await self._client().run(SAVE, keys, save_args(plan, self.timing))
+        reply = await self._client().run("save", SAVE, keys, save_args(plan, self.timing))
         return SaveOutcome(SaveStatus(int(reply[0])), int(reply[1]))
 
     async def takeover(
@@ -264,7 +267,7 @@ class AsyncRedisStore(_Keys):
     ) -> tuple[str, dict[str, bytes]] | None:
         args = takeover_args(self.prefix, sid, fields, self.timing, marker_ttl)
         keys = [self.marker(fingerprint), self.session(sid)]
-        return parse_takeover(await self._client().run(TAKEOVER, keys, args), fields)
+        return parse_takeover(await self._client().run("takeover", TAKEOVER, keys, args), fields)
 
     async def delete(self, sid: str) -> None:
         await self._client().delete(self.session(sid))
@@ -292,7 +295,7 @@ class _LoopClient:
         self._pool_timeout = settings.pool_timeout
         self._timeout = settings.timeout
 
-    async def _enter(self) -> None:
+    async def _enter(self, operation: str) -> None:
         if not self._gate.locked():
             await self._gate.acquire()  # a free slot: taken at once
             return
@@ -300,13 +303,14 @@ class _LoopClient:
             async with asyncio.timeout(self._pool_timeout):
                 await self._gate.acquire()
         except TimeoutError as exc:
+            store_error("asgi", operation)
             raise SessionStoreUnavailable(
                 f"session store unavailable: no free Redis connection within "
                 f"{self._pool_timeout} s (pool_size, pool_timeout)"
             ) from exc
 
-    async def run(self, lua: _Lua, keys: list[str], args: list[Any]) -> Any:
-        await self._enter()
+    async def run(self, operation: str, lua: _Lua, keys: list[str], args: list[Any]) -> Any:
+        await self._enter(operation)
         try:
             async with asyncio.timeout(self._timeout):
                 try:
@@ -315,16 +319,18 @@ class _LoopClient:
                     await self.client.script_load(lua.text)
                     return await self.client.evalsha(lua.sha, len(keys), *keys, *args)
         except (redis.RedisError, TimeoutError) as exc:
+            store_error("asgi", operation)
             raise unavailable(exc) from exc
         finally:
             self._gate.release()
 
     async def delete(self, key: str) -> None:
-        await self._enter()
+        await self._enter("delete")
         try:
             async with asyncio.timeout(self._timeout):
                 await self.client.delete(key)
         except (redis.RedisError, TimeoutError) as exc:
+            store_error("asgi", "delete")
             raise unavailable(exc) from exc
         finally:
             self._gate.release()
