@@ -103,7 +103,7 @@ class SessionCore:
 
     def retarget(self, plan: SavePlan) -> SavePlan:
         """The same plan under another new id (after an id collision)."""
-        return replace(plan, target=new_session_id())
+        return replace(plan, target=new_session_id(plan.source))
 
     def takeover_ttl(self, legacy: LegacySession) -> int:
         if legacy.origin == "flask":
@@ -124,14 +124,14 @@ class SessionCore:
                 return None
             self._check_size(current)
             mode = Mode.CLEAR if state.cleared and state.sid else Mode.NEW
-            return SavePlan(mode, state.sid, new_session_id(), current)
+            return SavePlan(mode, state.sid, new_session_id(state.sid), current)
         changed = {k: v for k, v in current.items() if state.original.get(k) != v}
         removed = [k for k in state.original if k not in current]
         if not changed and not removed and not state.regenerate:
             return None
         self._check_size(current)
         if state.regenerate:
-            return SavePlan(Mode.REGENERATE, state.sid, new_session_id(), changed, removed)
+            return SavePlan(Mode.REGENERATE, state.sid, new_session_id(state.sid), changed, removed)
         return SavePlan(Mode.UPDATE, state.sid, state.sid, changed, removed)
 
     def _check_size(self, fields: Mapping[str, bytes]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import redis
 import typer
 from rich.table import Table
 
@@ -25,6 +24,7 @@ from gateway.cli.common import (
 from gateway.flags import FlagError, parse_flag
 from gateway.flagstore.redis import flip_sync
 from gateway.flips import FlipRefused
+from shared_session.redis_connect import REDIS_ERRORS, describe_redis_url
 
 
 @app.command()
@@ -98,8 +98,9 @@ def flip(
                 local_rules(settings).endpoints_for(route)
             try:
                 version = flip_sync(client, settings.flag_key, settings.flag_channel, route, parsed)
-            except redis.RedisError as exc:
-                raise CliError(f"flag not changed: Redis at {settings.redis_url}: {exc}") from exc
+            except REDIS_ERRORS as exc:
+                where = describe_redis_url(settings.redis_url or "")
+                raise CliError(f"flag not changed: Redis at {where}: {exc}") from exc
     except (CliError, FlagError, FlipRefused) as exc:
         fail(str(exc))
     out.print(f"{route} -> {parsed} (flags version {version})", highlight=False)

@@ -11,14 +11,16 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import redis
-import redis.asyncio
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.retry import Retry
-
 from shared_session.codec import CREATED_FIELD, USER_PREFIX, VERSION_FIELD
+from shared_session.cookie import FAMILY_CHARS
 from shared_session.errors import SessionStoreUnavailable
+from shared_session.redis_connect import (
+    REDIS_ERRORS,
+    AsyncClient,
+    SyncClient,
+    async_client,
+    sync_client,
+)
 from shared_session.settings import SessionSettings
 from shared_session.store import scripts
 from shared_session.store.base import SaveOutcome, SavePlan, SaveStatus, StoredSession, Timing
@@ -93,19 +95,20 @@ def parse_takeover(
     return None
 
 
-def _retry() -> Retry:
-    # One immediate retry on a fresh connection: pooled connections are dead
-    # after a Redis restart, and the first command on each must not fail.
-    return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+def session_key(prefix: str, sid: str) -> str:
+    """The Redis key of a session: ``<prefix>{<family>}:<sid>``.
+
+    The hash tag is the id's family (its first characters, kept when the id
+    is replaced), so a session and the id it moves to share a Redis Cluster
+    hash slot and the save script can touch both.
+    """
+    return f"{prefix}{{{sid[:FAMILY_CHARS]}}}:{sid}"
 
 
-def _client_options(settings: SessionSettings) -> dict[str, Any]:
-    return {
-        "socket_timeout": settings.timeout,
-        "socket_connect_timeout": settings.timeout,
-        "retry": _retry(),
-        "health_check_interval": 0,
-    }
+def marker_key(prefix: str, fingerprint: str) -> str:
+    """The takeover marker of a legacy cookie, in the hash slot of the session
+    its takeover creates (that id's family is the fingerprint's)."""
+    return f"{prefix}{{{fingerprint[:FAMILY_CHARS]}}}:takeover:{fingerprint}"
 
 
 class _Keys:
@@ -114,21 +117,20 @@ class _Keys:
         self.timing = Timing.from_settings(settings)
 
     def session(self, sid: str) -> str:
-        return f"{self.prefix}{sid}"
+        return session_key(self.prefix, sid)
 
     def marker(self, fingerprint: str) -> str:
-        return f"{self.prefix}takeover:{fingerprint}"
+        return marker_key(self.prefix, fingerprint)
 
 
 class RedisStore(_Keys):
     """Sync Redis store for Flask; raises SessionStoreUnavailable on failure."""
 
-    def __init__(self, settings: SessionSettings, client: redis.Redis | None = None) -> None:
+    def __init__(self, settings: SessionSettings, client: SyncClient | None = None) -> None:
         super().__init__(settings)
         assert settings.redis_url or client is not None
-        self.client = client or redis.Redis.from_url(
-            settings.redis_url, **_client_options(settings)
-        )
+        # One server, a Sentinel set or a Cluster, as the URL says.
+        self.client = client or sync_client(settings.redis_url or "", timeout=settings.timeout)
         self._load = self.client.register_script(scripts.LOAD)
         self._save = self.client.register_script(scripts.SAVE)
         self._takeover = self.client.register_script(scripts.TAKEOVER)
@@ -136,7 +138,7 @@ class RedisStore(_Keys):
     def _call(self, fn: Callable[[], T]) -> T:
         try:
             return fn()
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise SessionStoreUnavailable(f"session store unavailable: {exc}") from exc
 
     def load(self, sid: str) -> StoredSession | None:
@@ -182,7 +184,6 @@ class AsyncRedisStore(_Keys):
         super().__init__(settings)
         assert settings.redis_url
         self._url = settings.redis_url
-        self._options = _client_options(settings)
         self._timeout = settings.timeout
         self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
             weakref.WeakKeyDictionary()
@@ -193,7 +194,7 @@ class AsyncRedisStore(_Keys):
         bound = self._per_loop.get(loop)
         if bound is None:
             bound = self._per_loop[loop] = _LoopClient(
-                redis.asyncio.Redis.from_url(self._url, **self._options)
+                async_client(self._url, timeout=self._timeout)
             )
         return bound
 
@@ -202,7 +203,7 @@ class AsyncRedisStore(_Keys):
             # Bounds the whole call (connect + retry + read), not each phase.
             async with asyncio.timeout(self._timeout * 2):
                 return await make()
-        except (redis.RedisError, TimeoutError) as exc:
+        except (*REDIS_ERRORS, TimeoutError) as exc:
             raise SessionStoreUnavailable(f"session store unavailable: {exc!r}") from exc
 
     async def load(self, sid: str) -> StoredSession | None:
@@ -251,7 +252,7 @@ class AsyncRedisStore(_Keys):
 class _LoopClient:
     """One event loop's client and its registered scripts."""
 
-    def __init__(self, client: redis.asyncio.Redis) -> None:
+    def __init__(self, client: AsyncClient) -> None:
         self.client = client
         self.load = client.register_script(scripts.LOAD)
         self.save = client.register_script(scripts.SAVE)

@@ -1,0 +1,296 @@
+"""Redis clients from one URL: a single server, a Sentinel set or a Cluster.
+
+The session store (both sides), the gateway's flag store and its CLI build
+their clients here, so one setting (``REDIS_URL``) chooses the topology:
+
+- ``redis://[[user]:password@]host:port/db``, ``rediss://...``, ``unix:///path?db=0``:
+  one server (redis-py's own ``from_url``, every option it knows).
+- ``redis+sentinel://[[user]:password@]host:port,host:port,.../service/db``:
+  the master of ``service`` as the listed sentinels report it; ``db`` is
+  optional (0). The user and password are the data nodes' (the sentinels
+  are asked without one). After a failover, connections find the new
+  master by themselves.
+- ``redis+cluster://[[user]:password@]host:port,host:port,...``: a Redis
+  Cluster reached through any of the listed nodes (no ``db``). Keys used
+  together in one script must share a hash slot (``{...}`` hash tags).
+
+Errors during a failover (a master that is gone, a demoted master, a moved
+slot) are retried a few times with a short backoff; what is still failing
+after that reaches the caller as a ``redis.RedisError`` (callers turn it
+into a 503 or keep serving what they know).
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.parse
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import redis
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.asyncio.sentinel
+import redis.cluster
+import redis.sentinel
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.commands.core import Script
+from redis.connection import Encoder
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException, ResponseError
+from redis.retry import Retry
+
+Topology = Literal["server", "sentinel", "cluster"]
+SyncClient = redis.Redis | redis.cluster.RedisCluster
+AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
+
+# What a Redis call can raise when Redis is unreachable or mid-failover:
+# redis-py's cluster client raises RedisClusterException (not a RedisError)
+# when no node answers.
+REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, RedisClusterException)
+
+_SCHEMES: dict[str, Topology] = {
+    "redis": "server",
+    "rediss": "server",
+    "unix": "server",
+    "redis+sentinel": "sentinel",
+    "redis+cluster": "cluster",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RedisTarget:
+    """Where a Redis URL points; ``parse_redis_url`` makes one."""
+
+    topology: Topology
+    url: str
+    nodes: tuple[tuple[str, int], ...] = ()  # sentinels or cluster seed nodes
+    service: str | None = None  # the sentinel service (master group) name
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+
+    def describe(self) -> str:
+        """The URL without its password, for messages and logs."""
+        parts = urllib.parse.urlsplit(self.url)
+        if parts.password is None:
+            return self.url
+        user = urllib.parse.quote(parts.username or "")
+        netloc = f"{user}:***@{parts.netloc.rpartition('@')[2]}"
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def parse_redis_url(url: str) -> RedisTarget:
+    """The target of ``url``; raises ValueError naming what is wrong."""
+    scheme = url.partition("://")[0].lower() if "://" in url else ""
+    topology = _SCHEMES.get(scheme)
+    if topology is None:
+        raise ValueError(
+            f"unsupported Redis URL {url!r}: expected redis://, rediss://, unix://, "
+            "redis+sentinel://host:port,host:port/service/db or redis+cluster://host:port,host:port"
+        )
+    if topology == "server":
+        return RedisTarget("server", url)
+    parts = urllib.parse.urlsplit(url)
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    username = password = None
+    if userinfo:
+        user, has_password, secret = userinfo.partition(":")
+        username = urllib.parse.unquote(user) or None
+        password = urllib.parse.unquote(secret) if has_password else None
+    nodes = tuple(_host_port(item, url) for item in hosts.split(","))
+    if parts.query or parts.fragment:
+        raise ValueError(f"{scheme}:// URLs take no query string or fragment: {url!r}")
+    path = [p for p in parts.path.split("/") if p]
+    if topology == "cluster":
+        if path not in ([], ["0"]):
+            raise ValueError(f"a Redis Cluster has only database 0; drop the path of {url!r}")
+        return RedisTarget("cluster", url, nodes, None, 0, username, password)
+    if not path or len(path) > 2:
+        raise ValueError(
+            f"a redis+sentinel:// URL names the service after the hosts, then an optional "
+            f"database: redis+sentinel://host:26379,host:26380/mymaster/0, got {url!r}"
+        )
+    service = urllib.parse.unquote(path[0])
+    db = path[1] if len(path) == 2 else "0"
+    if not db.isdigit():
+        raise ValueError(f"the database in {url!r} must be a number, got {db!r}")
+    return RedisTarget("sentinel", url, nodes, service, int(db), username, password)
+
+
+def _host_port(item: str, url: str) -> tuple[str, int]:
+    host, sep, port = item.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port in {url!r}, got {item!r}")
+    return host, int(port)
+
+
+def describe_redis_url(url: str) -> str:
+    """``url`` without its password (any topology), for messages."""
+    try:
+        return parse_redis_url(url).describe()
+    except ValueError:
+        return "<invalid Redis URL>"
+
+
+def _retry(topology: Topology, retries: int) -> Retry:
+    # One server: one immediate retry on a fresh connection (pooled
+    # connections are dead after a restart). Sentinel and Cluster: a few
+    # retries with a short backoff, enough to ride out a failover's
+    # reconfiguration without holding a request for long.
+    if topology == "server":
+        return Retry(NoBackoff(), retries, supported_errors=(RedisConnectionError,))
+    return Retry(
+        ExponentialBackoff(cap=0.2, base=0.02),
+        max(retries, 3),
+        supported_errors=(RedisConnectionError,),
+    )
+
+
+def _refused_by_old_master(exc: ResponseError) -> bool:
+    # A master that lost its replicas refuses writes with NOREPLICAS when it
+    # runs with min-replicas-to-write (Sentinel's guard against writes to a
+    # master that is being replaced); READONLY once it has been demoted.
+    text = str(exc)
+    return text.startswith(("NOREPLICAS", "READONLY")) or " NOREPLICAS " in text
+
+
+class _MasterConnection(redis.sentinel.SentinelManagedConnection):
+    """A connection to the Sentinel master that treats a write refused because
+    the master is being replaced as a lost connection: it disconnects, so the
+    retry asks the sentinels again and reaches the new master."""
+
+    def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().read_response(*args, **kwargs)
+        except ResponseError as exc:
+            if _refused_by_old_master(exc):
+                self.disconnect()
+                raise RedisConnectionError(f"master is being replaced: {exc}") from exc
+            raise
+
+
+class _AsyncMasterConnection(redis.asyncio.sentinel.SentinelManagedConnection):
+    """The asyncio twin of ``_MasterConnection``."""
+
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().read_response(*args, **kwargs)
+        except ResponseError as exc:
+            if _refused_by_old_master(exc):
+                await self.disconnect()
+                raise RedisConnectionError(f"master is being replaced: {exc}") from exc
+            raise
+
+
+def _socket_options(timeout: float) -> dict[str, Any]:
+    return {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+
+
+def sync_client(url: str, *, timeout: float, retries: int = 1) -> SyncClient:
+    """A redis-py client for ``url`` (see the module docstring for the forms).
+
+    ``timeout`` bounds each socket operation; ``retries`` is how often a
+    command is retried after a connection error (at least 3 on Sentinel and
+    Cluster). Raises ValueError for a URL it does not understand.
+    """
+    target = parse_redis_url(url)
+    options = _socket_options(timeout)
+    retry = _retry(target.topology, retries)
+    if target.topology == "server":
+        return redis.Redis.from_url(url, retry=retry, health_check_interval=0, **options)
+    auth = {"username": target.username, "password": target.password}
+    if target.topology == "sentinel":
+        sentinel = redis.sentinel.Sentinel(list(target.nodes), **options)
+        return sentinel.master_for(
+            target.service,
+            db=target.db,
+            connection_class=_MasterConnection,
+            retry=retry,
+            **auth,
+            **options,
+        )
+    return _LazyCluster(  # type: ignore[return-value]
+        lambda: redis.cluster.RedisCluster(
+            startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in target.nodes],
+            retry=retry,
+            **auth,
+            **options,
+        )
+    )
+
+
+class _LazyCluster:
+    """A sync RedisCluster made on first use.
+
+    redis-py's sync cluster client asks the nodes for the slot map in its
+    constructor, so building it while the cluster is unreachable would fail
+    at start-up; this proxy builds it on the first command instead (and again
+    on the next command if that failed), as the other clients connect lazily.
+    """
+
+    def __init__(self, make: Any) -> None:
+        self._make = make
+        self._client: redis.cluster.RedisCluster | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> redis.cluster.RedisCluster:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make()
+                client = self._client
+        return client
+
+    def get_encoder(self) -> Encoder:
+        return Encoder("utf-8", "strict", False)
+
+    def register_script(self, script: str) -> Script:
+        return Script(self, script)  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+
+def async_client(url: str, *, timeout: float, retries: int = 1) -> AsyncClient:
+    """The asyncio twin of ``sync_client``; belongs to the running event loop."""
+    target = parse_redis_url(url)
+    options = _socket_options(timeout)
+    retry = _retry(target.topology, retries)
+    if target.topology == "server":
+        return redis.asyncio.Redis.from_url(url, retry=retry, health_check_interval=0, **options)
+    auth = {"username": target.username, "password": target.password}
+    if target.topology == "sentinel":
+        sentinel = redis.asyncio.sentinel.Sentinel(list(target.nodes), **options)
+        return sentinel.master_for(
+            target.service,
+            db=target.db,
+            connection_class=_AsyncMasterConnection,
+            retry=retry,
+            **auth,
+            **options,
+        )
+    return redis.asyncio.cluster.RedisCluster(
+        startup_nodes=[redis.asyncio.cluster.ClusterNode(h, p) for h, p in target.nodes],
+        retry=retry,
+        **auth,
+        **options,
+    )
+
+
+__all__ = [
+    "REDIS_ERRORS",
+    "AsyncClient",
+    "RedisTarget",
+    "SyncClient",
+    "async_client",
+    "describe_redis_url",
+    "parse_redis_url",
+    "sync_client",
+]
