@@ -22,6 +22,8 @@ from pathlib import Path
 import redis
 
 SERVICE = "topo-master"
+# The data nodes require a password, so the URLs' user:password part is tested.
+PASSWORD = "topo-secret"
 
 
 def _port_free(port: int) -> bool:
@@ -95,8 +97,13 @@ def _server_args(port: int, workdir: Path, *extra: str) -> list[str]:
     workdir.mkdir(parents=True, exist_ok=True)
     return [
         "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-        "--appendonly", "no", "--dir", str(workdir), *extra,
+        "--appendonly", "no", "--dir", str(workdir),
+        "--requirepass", PASSWORD, "--masterauth", PASSWORD, *extra,
     ]  # fmt: skip
+
+
+def _node(port: int) -> redis.Redis:
+    return redis.Redis(host="127.0.0.1", port=port, password=PASSWORD, socket_timeout=1)
 
 
 class ClusterSet(_Processes):
@@ -105,7 +112,9 @@ class ClusterSet(_Processes):
     def __init__(self) -> None:
         super().__init__("redis-cluster-")
         self.ports = free_ports(6, bus=True)
-        self.url = "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports[:3])
+        self.url = f"redis+cluster://:{PASSWORD}@" + ",".join(
+            f"127.0.0.1:{p}" for p in self.ports[:3]
+        )
 
     def start(self) -> None:
         for port in self.ports:
@@ -121,14 +130,15 @@ class ClusterSet(_Processes):
         for port in self.ports:
             wait_until(lambda p=port: self.node(p).ping(), 10, f"node {port}")
         subprocess.run(
-            ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
+            ["redis-cli", "-a", PASSWORD, "--no-auth-warning", "--cluster", "create",
+             *(f"127.0.0.1:{p}" for p in self.ports),
              "--cluster-replicas", "1", "--cluster-yes"],
             check=True, capture_output=True, timeout=60,
         )  # fmt: skip
         wait_until(self._healthy, 30, "cluster_state:ok on every node")
 
     def node(self, port: int) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=1)
+        return _node(port)
 
     def _healthy(self) -> bool:
         for port in self.ports:
@@ -190,7 +200,7 @@ class SentinelSet(_Processes):
         self.master_port = ports[0]
         self.sentinel_ports = ports[3:]
         self.url = (
-            "redis+sentinel://"
+            f"redis+sentinel://:{PASSWORD}@"
             + ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports)
             + f"/{SERVICE}/0"
         )
@@ -212,6 +222,7 @@ class SentinelSet(_Processes):
             conf.write_text(
                 f"port {port}\nbind 127.0.0.1\ndir {self.dir}\n"
                 f"sentinel monitor {SERVICE} 127.0.0.1 {self.master_port} 2\n"
+                f"sentinel auth-pass {SERVICE} {PASSWORD}\n"
                 f"sentinel down-after-milliseconds {SERVICE} 1000\n"
                 f"sentinel failover-timeout {SERVICE} 5000\n"
                 f"sentinel parallel-syncs {SERVICE} 1\n"
@@ -220,7 +231,10 @@ class SentinelSet(_Processes):
         wait_until(self._sentinels_agree, 20, "3 sentinels to see the master and replica")
 
     def node(self, port: int) -> redis.Redis:
-        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=1)
+        """A client of one data node (with the password) or of a sentinel."""
+        if port in self.sentinel_ports:
+            return redis.Redis(host="127.0.0.1", port=port, socket_timeout=1)
+        return _node(port)
 
     def _replicated(self, master: int, count: int = 1) -> bool:
         info = self.node(master).info("replication")
