@@ -22,7 +22,9 @@ into a 503 or keep serving what they know).
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -30,6 +32,7 @@ from typing import Any, Literal
 import redis
 import redis.asyncio
 import redis.asyncio.cluster
+import redis.asyncio.retry
 import redis.asyncio.sentinel
 import redis.cluster
 import redis.sentinel
@@ -134,14 +137,18 @@ def describe_redis_url(url: str) -> str:
         return "<invalid Redis URL>"
 
 
-def _retry(topology: Topology, retries: int) -> Retry:
+def _retry(
+    topology: Topology, retries: int, kind: type[Retry] | type[redis.asyncio.retry.Retry] = Retry
+) -> Any:
     # One server: one immediate retry on a fresh connection (pooled
     # connections are dead after a restart). Sentinel and Cluster: a few
     # retries with a short backoff, enough to ride out a failover's
-    # reconfiguration without holding a request for long.
+    # reconfiguration without holding a request for long. The asyncio
+    # clients need redis.asyncio.retry.Retry: given the sync class they
+    # never retry.
     if topology == "server":
-        return Retry(NoBackoff(), retries, supported_errors=(RedisConnectionError,))
-    return Retry(
+        return kind(NoBackoff(), retries, supported_errors=(RedisConnectionError,))
+    return kind(
         ExponentialBackoff(cap=0.2, base=0.02),
         max(retries, 3),
         supported_errors=(RedisConnectionError,),
@@ -157,22 +164,43 @@ def _refused_by_old_master(exc: ResponseError) -> bool:
 
 
 class _MasterConnection(redis.sentinel.SentinelManagedConnection):
-    """A connection to the Sentinel master that treats a write refused because
-    the master is being replaced as a lost connection: it disconnects, so the
-    retry asks the sentinels again and reaches the new master."""
+    """A connection to the Sentinel master that follows a failover.
+
+    - A write refused because the master is being replaced (NOREPLICAS,
+      READONLY) counts as a lost connection, so the command is retried.
+    - Reconnecting asks the sentinels for the master again: redis-py's own
+      connection reconnects to the address it had (the old master), so
+      its retries never reach the new one.
+    - A failed read (a timeout) drops the connection: redis-py's sync
+      Sentinel connection keeps it by default, and the late reply then
+      answers the next command sent on it (another request's data).
+    """
+
+    def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        if not self._sock:
+            self.connect()
+        super().send_packed_command(command, check_health)
 
     def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("disconnect_on_error", True)
         try:
             return super().read_response(*args, **kwargs)
         except ResponseError as exc:
             if _refused_by_old_master(exc):
                 self.disconnect()
-                raise RedisConnectionError(f"master is being replaced: {exc}") from exc
+                raise RedisConnectionError(
+                    f"master {self.host}:{self.port} is being replaced: {exc}"
+                ) from exc
             raise
 
 
 class _AsyncMasterConnection(redis.asyncio.sentinel.SentinelManagedConnection):
     """The asyncio twin of ``_MasterConnection``."""
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        if not self.is_connected:
+            await self.connect()
+        await super().send_packed_command(command, check_health)
 
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -180,8 +208,73 @@ class _AsyncMasterConnection(redis.asyncio.sentinel.SentinelManagedConnection):
         except ResponseError as exc:
             if _refused_by_old_master(exc):
                 await self.disconnect()
-                raise RedisConnectionError(f"master is being replaced: {exc}") from exc
+                raise RedisConnectionError(
+                    f"master {self.host}:{self.port} is being replaced: {exc}"
+                ) from exc
             raise
+
+
+def _usable_master(state: dict[str, Any]) -> bool:
+    # The sentinel leading a failover keeps reporting the old master in
+    # SENTINEL MASTERS (which redis-py reads) until the failover ends, after
+    # every replica has been reconfigured; the others already name the new one.
+    return "failover_in_progress" not in str(state.get("flags", ""))
+
+
+class _Sentinel(redis.sentinel.Sentinel):
+    """Finds the master through a sentinel that is not mid-failover."""
+
+    def check_master_state(self, state: dict[str, Any], service_name: str) -> bool:
+        return _usable_master(state) and super().check_master_state(state, service_name)
+
+
+class _AsyncSentinel(redis.asyncio.sentinel.Sentinel):
+    """The asyncio twin of ``_Sentinel``."""
+
+    def check_master_state(self, state: dict[str, Any], service_name: str) -> bool:
+        return _usable_master(state) and super().check_master_state(state, service_name)
+
+
+# How often a Sentinel client asks whether the master moved, besides after a
+# refused write: connections that only read would otherwise keep reading
+# from the old master (stale data) until it is demoted, seconds later.
+MASTER_CHECK_INTERVAL = 0.5
+
+
+class _MasterPool(redis.sentinel.SentinelConnectionPool):
+    """Re-asks the sentinels for the master at most every MASTER_CHECK_INTERVAL;
+    when it moved, idle connections to the old one are closed (redis-py) and
+    busy ones are dropped when released (they no longer belong to the pool)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._checked = 0.0
+
+    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        now = time.monotonic()
+        if now - self._checked >= MASTER_CHECK_INTERVAL:
+            self._checked = now
+            # No sentinel answering now is for the command itself to find out.
+            with contextlib.suppress(RedisConnectionError):
+                self.get_master_address()
+        return super().get_connection(*args, **kwargs)
+
+
+class _AsyncMasterPool(redis.asyncio.sentinel.SentinelConnectionPool):
+    """The asyncio twin of ``_MasterPool``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._checked = 0.0
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        now = time.monotonic()
+        if now - self._checked >= MASTER_CHECK_INTERVAL:
+            self._checked = now
+            # No sentinel answering now is for the command itself to find out.
+            with contextlib.suppress(RedisConnectionError):
+                await self.get_master_address()
+        return await super().get_connection(*args, **kwargs)
 
 
 def _socket_options(timeout: float) -> dict[str, Any]:
@@ -202,9 +295,10 @@ def sync_client(url: str, *, timeout: float, retries: int = 1) -> SyncClient:
         return redis.Redis.from_url(url, retry=retry, health_check_interval=0, **options)
     auth = {"username": target.username, "password": target.password}
     if target.topology == "sentinel":
-        sentinel = redis.sentinel.Sentinel(list(target.nodes), **options)
+        sentinel = _Sentinel(list(target.nodes), **options)
         return sentinel.master_for(
             target.service,
+            connection_pool_class=_MasterPool,
             db=target.db,
             connection_class=_MasterConnection,
             retry=retry,
@@ -262,14 +356,15 @@ def async_client(url: str, *, timeout: float, retries: int = 1) -> AsyncClient:
     """The asyncio twin of ``sync_client``; belongs to the running event loop."""
     target = parse_redis_url(url)
     options = _socket_options(timeout)
-    retry = _retry(target.topology, retries)
+    retry = _retry(target.topology, retries, redis.asyncio.retry.Retry)
     if target.topology == "server":
         return redis.asyncio.Redis.from_url(url, retry=retry, health_check_interval=0, **options)
     auth = {"username": target.username, "password": target.password}
     if target.topology == "sentinel":
-        sentinel = redis.asyncio.sentinel.Sentinel(list(target.nodes), **options)
+        sentinel = _AsyncSentinel(list(target.nodes), **options)
         return sentinel.master_for(
             target.service,
+            connection_pool_class=_AsyncMasterPool,
             db=target.db,
             connection_class=_AsyncMasterConnection,
             retry=retry,

@@ -79,6 +79,14 @@ class _Processes:
         self.procs.append(proc)
         return proc
 
+    def logs(self, lines: int = 40) -> str:
+        """The last lines of every process's log, for failure messages."""
+        parts = []
+        for log in sorted(self.dir.glob("*.log")):
+            tail = log.read_text(errors="replace").splitlines()[-lines:]
+            parts.append(f"--- {log.name}\n" + "\n".join(tail))
+        return "\n".join(parts)
+
     def close(self) -> None:
         for proc in self.procs:
             if proc.poll() is None:
@@ -260,10 +268,28 @@ class SentinelSet(_Processes):
         return True
 
     def failover(self, timeout: float = 20) -> int:
-        """``SENTINEL FAILOVER``; returns the new master port once every sentinel
-        names it and the old master replicates from it."""
+        """A planned failover as docs/shared-session.md gives it; returns the new
+        master's port once every sentinel names it.
+
+        ``CLIENT PAUSE WRITE`` on the master, ``SENTINEL FAILOVER``, and
+        ``CLIENT UNPAUSE`` once the old master has lost its last replica (from
+        then on, ``min-replicas-to-write`` makes it refuse writes). Without
+        the pause, the old master keeps acknowledging writes (to its other
+        replica) until that replica is moved over, and the failover discards
+        them.
+        """
         old = self.master()
-        self.node(self.sentinel_ports[0]).execute_command("SENTINEL", "FAILOVER", SERVICE)
+        old_node = self.node(old)
+        old_node.execute_command("CLIENT", "PAUSE", int(timeout * 1000), "WRITE")
+        try:
+            self.node(self.sentinel_ports[0]).execute_command("SENTINEL", "FAILOVER", SERVICE)
+            wait_until(
+                lambda: old_node.info("replication")["connected_slaves"] == 0,
+                timeout,
+                "the old master to lose its replicas",
+            )
+        finally:
+            old_node.execute_command("CLIENT", "UNPAUSE")
 
         def done() -> bool:
             try:
