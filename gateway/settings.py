@@ -20,11 +20,15 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from shared_session.redis_connect import parse_redis_url
+
 
 class GatewaySettings(BaseSettings):
     """Everything the gateway needs to know; see docs/gateway.md."""
 
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", extra="forbid", hide_input_in_errors=True
+    )
 
     # Where the apps come from: no defaults, the gateway serves your apps, not a
     # demo. Exactly one of legacy_app / legacy_upstream, and new_app.
@@ -106,6 +110,13 @@ class GatewaySettings(BaseSettings):
         if self.legacy_upstream:
             self.legacy_app = None
         return self
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis_url(cls, value: str | None) -> str | None:
+        if value:
+            parse_redis_url(value)  # ValueError says which forms are accepted
+        return value
 
     @field_validator("admin_listen")
     @classmethod

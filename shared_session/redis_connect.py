@@ -23,6 +23,7 @@ into a 503 or keep serving what they know).
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 import urllib.parse
@@ -83,13 +84,20 @@ class RedisTarget:
         return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
+def _redacted(url: str) -> str:
+    # For error messages about a URL that may not parse: hide any password.
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
 def parse_redis_url(url: str) -> RedisTarget:
-    """The target of ``url``; raises ValueError naming what is wrong."""
+    """The target of ``url``; raises ValueError naming what is wrong (the
+    message never shows the password)."""
+    shown = _redacted(url)
     scheme = url.partition("://")[0].lower() if "://" in url else ""
     topology = _SCHEMES.get(scheme)
     if topology is None:
         raise ValueError(
-            f"unsupported Redis URL {url!r}: expected redis://, rediss://, unix://, "
+            f"unsupported Redis URL {shown!r}: expected redis://, rediss://, unix://, "
             "redis+sentinel://host:port,host:port/service/db or redis+cluster://host:port,host:port"
         )
     if topology == "server":
@@ -101,23 +109,23 @@ def parse_redis_url(url: str) -> RedisTarget:
         user, has_password, secret = userinfo.partition(":")
         username = urllib.parse.unquote(user) or None
         password = urllib.parse.unquote(secret) if has_password else None
-    nodes = tuple(_host_port(item, url) for item in hosts.split(","))
+    nodes = tuple(_host_port(item, shown) for item in hosts.split(","))
     if parts.query or parts.fragment:
-        raise ValueError(f"{scheme}:// URLs take no query string or fragment: {url!r}")
+        raise ValueError(f"{scheme}:// URLs take no query string or fragment: {shown!r}")
     path = [p for p in parts.path.split("/") if p]
     if topology == "cluster":
         if path not in ([], ["0"]):
-            raise ValueError(f"a Redis Cluster has only database 0; drop the path of {url!r}")
+            raise ValueError(f"a Redis Cluster has only database 0; drop the path of {shown!r}")
         return RedisTarget("cluster", url, nodes, None, 0, username, password)
     if not path or len(path) > 2:
         raise ValueError(
             f"a redis+sentinel:// URL names the service after the hosts, then an optional "
-            f"database: redis+sentinel://host:26379,host:26380/mymaster/0, got {url!r}"
+            f"database: redis+sentinel://host:26379,host:26380/mymaster/0, got {shown!r}"
         )
     service = urllib.parse.unquote(path[0])
     db = path[1] if len(path) == 2 else "0"
     if not db.isdigit():
-        raise ValueError(f"the database in {url!r} must be a number, got {db!r}")
+        raise ValueError(f"the database in {shown!r} must be a number, got {db!r}")
     return RedisTarget("sentinel", url, nodes, service, int(db), username, password)
 
 
@@ -176,6 +184,11 @@ class _MasterConnection(redis.sentinel.SentinelManagedConnection):
       answers the next command sent on it (another request's data).
     """
 
+    def connect(self) -> None:
+        # Once: the command's own retry reconnects (and asks again), so an
+        # inner retry would only multiply the sentinel round trips.
+        self._connect_retry()
+
     def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         if not self._sock:
             self.connect()
@@ -196,6 +209,9 @@ class _MasterConnection(redis.sentinel.SentinelManagedConnection):
 
 class _AsyncMasterConnection(redis.asyncio.sentinel.SentinelManagedConnection):
     """The asyncio twin of ``_MasterConnection``."""
+
+    async def connect(self) -> None:
+        await self._connect_retry()
 
     async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
         if not self.is_connected:
@@ -295,7 +311,10 @@ def sync_client(url: str, *, timeout: float, retries: int = 1) -> SyncClient:
         return redis.Redis.from_url(url, retry=retry, health_check_interval=0, **options)
     auth = {"username": target.username, "password": target.password}
     if target.topology == "sentinel":
-        sentinel = _Sentinel(list(target.nodes), **options)
+        # Each sentinel is asked once per discovery (redis-py's default would
+        # retry an unreachable one with backoff for seconds).
+        sentinel_options = {**options, "retry": Retry(NoBackoff(), 0)}
+        sentinel = _Sentinel(list(target.nodes), sentinel_kwargs=sentinel_options, **options)
         return sentinel.master_for(
             target.service,
             connection_pool_class=_MasterPool,
@@ -361,7 +380,8 @@ def async_client(url: str, *, timeout: float, retries: int = 1) -> AsyncClient:
         return redis.asyncio.Redis.from_url(url, retry=retry, health_check_interval=0, **options)
     auth = {"username": target.username, "password": target.password}
     if target.topology == "sentinel":
-        sentinel = _AsyncSentinel(list(target.nodes), **options)
+        sentinel_options = {**options, "retry": redis.asyncio.retry.Retry(NoBackoff(), 0)}
+        sentinel = _AsyncSentinel(list(target.nodes), sentinel_kwargs=sentinel_options, **options)
         return sentinel.master_for(
             target.service,
             connection_pool_class=_AsyncMasterPool,
