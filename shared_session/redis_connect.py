@@ -293,22 +293,53 @@ class _AsyncMasterPool(redis.asyncio.sentinel.SentinelConnectionPool):
         return await super().get_connection(*args, **kwargs)
 
 
+class _BlockingMasterPool(_MasterPool, redis.BlockingConnectionPool):
+    """``_MasterPool`` that waits for a free connection (redis-py's
+    BlockingConnectionPool) instead of failing past ``max_connections``."""
+
+
+class _AsyncBlockingMasterPool(_AsyncMasterPool, redis.asyncio.BlockingConnectionPool):
+    """The asyncio twin of ``_BlockingMasterPool``."""
+
+
 def _socket_options(timeout: float) -> dict[str, Any]:
     return {"socket_timeout": timeout, "socket_connect_timeout": timeout}
 
 
-def sync_client(url: str, *, timeout: float, retries: int = 1) -> SyncClient:
+def _pool_options(max_connections: int | None, pool_timeout: float | None) -> dict[str, Any]:
+    if max_connections is None:
+        return {}
+    return {"max_connections": max_connections, "timeout": pool_timeout}
+
+
+def sync_client(
+    url: str,
+    *,
+    timeout: float,
+    retries: int = 1,
+    max_connections: int | None = None,
+    pool_timeout: float | None = None,
+) -> SyncClient:
     """A redis-py client for ``url`` (see the module docstring for the forms).
 
-    ``timeout`` bounds each socket operation; ``retries`` is how often a
-    command is retried after a connection error (at least 3 on Sentinel and
-    Cluster). Raises ValueError for a URL it does not understand.
+    ``timeout`` bounds each connect and each reply; ``retries`` is how often
+    a command is retried after a connection error (at least 3 on Sentinel and
+    Cluster). With ``max_connections``, the pool holds at most that many
+    connections (per node on a Cluster) and a command that finds them all
+    busy waits up to ``pool_timeout`` seconds for one. Raises ValueError for
+    a URL it does not understand.
     """
     target = parse_redis_url(url)
     options = _socket_options(timeout)
+    pool = _pool_options(max_connections, pool_timeout)
     retry = _retry(target.topology, retries)
     if target.topology == "server":
-        return redis.Redis.from_url(url, retry=retry, health_check_interval=0, **options)
+        if not pool:
+            return redis.Redis.from_url(url, retry=retry, health_check_interval=0, **options)
+        blocking = redis.BlockingConnectionPool.from_url(
+            url, retry=retry, health_check_interval=0, **options, **pool
+        )
+        return redis.Redis.from_pool(blocking)
     auth = {"username": target.username, "password": target.password}
     if target.topology == "sentinel":
         # Each sentinel is asked once per discovery (redis-py's default would
@@ -317,19 +348,38 @@ def sync_client(url: str, *, timeout: float, retries: int = 1) -> SyncClient:
         sentinel = _Sentinel(list(target.nodes), sentinel_kwargs=sentinel_options, **options)
         return sentinel.master_for(
             target.service,
-            connection_pool_class=_MasterPool,
+            connection_pool_class=_BlockingMasterPool if pool else _MasterPool,
             db=target.db,
             connection_class=_MasterConnection,
             retry=retry,
             **auth,
             **options,
+            **pool,
         )
+    cluster_pool: dict[str, Any] = {}
+    if pool:
+        # RedisCluster hands its keyword arguments to plain clients too, which
+        # know no pool timeout: the pool class carries it.
+        wait = pool_timeout
+
+        class _NodePool(redis.BlockingConnectionPool):
+            def __init__(self, **kwargs: Any) -> None:
+                super().__init__(**{**kwargs, "timeout": wait})
+
+        # RedisCluster uses connection_pool_class only when given a URL.
+        host, port = target.nodes[0]
+        cluster_pool = {
+            "url": f"redis://{'[' + host + ']' if ':' in host else host}:{port}",
+            "connection_pool_class": _NodePool,
+            "max_connections": max_connections,
+        }
     return _LazyCluster(  # type: ignore[return-value]
         lambda: redis.cluster.RedisCluster(
             startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in target.nodes],
             retry=retry,
             **auth,
             **options,
+            **cluster_pool,
         )
     )
 
@@ -371,31 +421,54 @@ class _LazyCluster:
         return getattr(self._get(), name)
 
 
-def async_client(url: str, *, timeout: float, retries: int = 1) -> AsyncClient:
-    """The asyncio twin of ``sync_client``; belongs to the running event loop."""
+def async_client(
+    url: str,
+    *,
+    timeout: float,
+    retries: int = 1,
+    max_connections: int | None = None,
+    pool_timeout: float | None = None,
+) -> AsyncClient:
+    """The asyncio twin of ``sync_client``; belongs to the running event loop.
+
+    On a Cluster the pool of each node holds ``max_connections`` but does not
+    wait (redis-py's asyncio cluster client has no blocking pool): past it, a
+    command fails.
+    """
     target = parse_redis_url(url)
     options = _socket_options(timeout)
+    pool = _pool_options(max_connections, pool_timeout)
     retry = _retry(target.topology, retries, redis.asyncio.retry.Retry)
     if target.topology == "server":
-        return redis.asyncio.Redis.from_url(url, retry=retry, health_check_interval=0, **options)
+        if not pool:
+            return redis.asyncio.Redis.from_url(
+                url, retry=retry, health_check_interval=0, **options
+            )
+        blocking = redis.asyncio.BlockingConnectionPool.from_url(
+            url, retry=retry, health_check_interval=0, **options, **pool
+        )
+        return redis.asyncio.Redis.from_pool(blocking)
     auth = {"username": target.username, "password": target.password}
     if target.topology == "sentinel":
         sentinel_options = {**options, "retry": redis.asyncio.retry.Retry(NoBackoff(), 0)}
         sentinel = _AsyncSentinel(list(target.nodes), sentinel_kwargs=sentinel_options, **options)
         return sentinel.master_for(
             target.service,
-            connection_pool_class=_AsyncMasterPool,
+            connection_pool_class=_AsyncBlockingMasterPool if pool else _AsyncMasterPool,
             db=target.db,
             connection_class=_AsyncMasterConnection,
             retry=retry,
             **auth,
             **options,
+            **pool,
         )
+    per_node = {"max_connections": max_connections} if max_connections else {}
     return redis.asyncio.cluster.RedisCluster(
         startup_nodes=[redis.asyncio.cluster.ClusterNode(h, p) for h, p in target.nodes],
         retry=retry,
         **auth,
         **options,
+        **per_node,
     )
 
 

@@ -11,9 +11,11 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from redis.exceptions import OutOfMemoryError, ReadOnlyError
+
 from shared_session.codec import CREATED_FIELD, USER_PREFIX, VERSION_FIELD
 from shared_session.cookie import FAMILY_CHARS
-from shared_session.errors import SessionStoreUnavailable
+from shared_session.errors import SessionStoreUnavailable, SessionWriteRefused
 from shared_session.redis_connect import (
     REDIS_ERRORS,
     AsyncClient,
@@ -95,6 +97,42 @@ def parse_takeover(
     return None
 
 
+def unavailable(exc: Exception) -> SessionStoreUnavailable:
+    """The session error for a failed Redis call.
+
+    A write Redis refused before applying anything (out of memory with
+    ``noeviction``, a read-only replica) is a SessionWriteRefused: the save
+    scripts write first with a command Redis refuses when out of memory, so
+    such a refusal leaves the session exactly as it was. (On Sentinel, a
+    demoted master's READONLY is retried on the new master instead; see
+    ``shared_session.redis_connect``.)
+    """
+    if isinstance(exc, OutOfMemoryError | ReadOnlyError):
+        return SessionWriteRefused(f"session store refused the write: {exc}")
+    return SessionStoreUnavailable(f"session store unavailable: {exc!r}")
+
+
+def create_client(settings: SessionSettings, asynchronous: bool) -> Any:
+    """The Redis client of one side: one server, a Sentinel set or a Cluster,
+    as ``redis_url`` says (``shared_session.redis_connect`` builds it).
+
+    A blocking pool of ``pool_size`` connections: a request that finds them
+    all busy waits up to ``pool_timeout`` for one instead of failing. Each
+    connect and each reply is bounded by ``timeout`` (socket timeouts, no
+    timer around the call), with one immediate retry on a fresh connection
+    (a few, with a short backoff, on Sentinel and Cluster).
+    """
+    assert settings.redis_url
+    make = async_client if asynchronous else sync_client
+    return make(
+        settings.redis_url,
+        timeout=settings.timeout,
+        retries=1,
+        max_connections=settings.pool_size,
+        pool_timeout=settings.pool_timeout,
+    )
+
+
 def session_key(prefix: str, sid: str) -> str:
     """The Redis key of a session: ``<prefix>{<family>}:<sid>``.
 
@@ -128,9 +166,7 @@ class RedisStore(_Keys):
 
     def __init__(self, settings: SessionSettings, client: SyncClient | None = None) -> None:
         super().__init__(settings)
-        assert settings.redis_url or client is not None
-        # One server, a Sentinel set or a Cluster, as the URL says.
-        self.client = client or sync_client(settings.redis_url or "", timeout=settings.timeout)
+        self.client = client or create_client(settings, asynchronous=False)
         self._load = self.client.register_script(scripts.LOAD)
         self._save = self.client.register_script(scripts.SAVE)
         self._takeover = self.client.register_script(scripts.TAKEOVER)
@@ -139,7 +175,7 @@ class RedisStore(_Keys):
         try:
             return fn()
         except REDIS_ERRORS as exc:
-            raise SessionStoreUnavailable(f"session store unavailable: {exc}") from exc
+            raise unavailable(exc) from exc
 
     def load(self, sid: str) -> StoredSession | None:
         t = self.timing
@@ -183,8 +219,7 @@ class AsyncRedisStore(_Keys):
     def __init__(self, settings: SessionSettings) -> None:
         super().__init__(settings)
         assert settings.redis_url
-        self._url = settings.redis_url
-        self._timeout = settings.timeout
+        self._settings = settings
         self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
             weakref.WeakKeyDictionary()
         )
@@ -194,17 +229,15 @@ class AsyncRedisStore(_Keys):
         bound = self._per_loop.get(loop)
         if bound is None:
             bound = self._per_loop[loop] = _LoopClient(
-                async_client(self._url, timeout=self._timeout)
+                create_client(self._settings, asynchronous=True)
             )
         return bound
 
     async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
         try:
-            # Bounds the whole call (connect + retry + read), not each phase.
-            async with asyncio.timeout(self._timeout * 2):
-                return await make()
+            return await make()
         except (*REDIS_ERRORS, TimeoutError) as exc:
-            raise SessionStoreUnavailable(f"session store unavailable: {exc!r}") from exc
+            raise unavailable(exc) from exc
 
     async def load(self, sid: str) -> StoredSession | None:
         script = self._client().load
