@@ -92,6 +92,28 @@ def test_empty_redis_is_seeded_with_the_configured_flags(
     run(scenario())
 
 
+def test_a_flag_hash_without_its_version_counter_is_adopted_not_replaced(
+    redis_url: str, key_prefix: str, tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    # As left by a gateway that named the counter <flag_key>:version (before
+    # it moved into the hash's slot): the flips are kept, not re-seeded.
+    redis_client.hset(f"{key_prefix}flags", mapping={"a": "new", "b": "canary 5"})
+    redis_client.set(f"{key_prefix}flags:version", 9)
+
+    async def scenario() -> None:
+        store = store_for(redis_url, key_prefix, tmp_path, initial={"a": Flag("legacy")})
+        await store.start()
+        try:
+            assert store.table.flag_for("a") == NEW
+            assert store.table.flag_for("b") == Flag("canary", 500)
+            assert store.table.source == "redis"
+        finally:
+            await store.aclose()
+
+    run(scenario())
+    assert redis_client.get(version_key(f"{key_prefix}flags")) is not None
+
+
 def test_a_flip_reaches_another_process_by_pubsub(
     redis_url: str, key_prefix: str, tmp_path: Path
 ) -> None:
