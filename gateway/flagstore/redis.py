@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.flags import LEGACY, Flag, FlagTable
-from gateway.flagstore.base import FlagStore, FlagStoreUnavailable
+from gateway.flagstore.base import FlagChange, FlagStore, FlagStoreUnavailable
 from gateway.flagstore.cache import read_cache, write_cache
 from shared_session.redis_connect import (
     REDIS_ERRORS as CLIENT_ERRORS,
@@ -41,11 +41,13 @@ READ_SCRIPT = """
 return {redis.call('GET', KEYS[2]), redis.call('HGETALL', KEYS[1])}
 """
 # KEYS: hash, version. ARGV: key, flag text, channel.
+# Returns {version, [k1, v1, ...], previous text of key or false}.
 FLIP_SCRIPT = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local v = redis.call('INCR', KEYS[2])
 redis.call('PUBLISH', ARGV[3], v)
-return {tostring(v), redis.call('HGETALL', KEYS[1])}
+return {tostring(v), redis.call('HGETALL', KEYS[1]), old}
 """
 # KEYS: hash, version. ARGV: version, k1, v1, ... Seeds only an empty Redis.
 # A hash without a version (kept from before the version key moved into the
@@ -62,20 +64,26 @@ return 1
 REDIS_ERRORS = (*CLIENT_ERRORS, OSError, asyncio.TimeoutError)
 
 
-def version_key(flag_key: str) -> str:
-    """The version counter's key, in the hash slot of ``flag_key``.
+def slot_key(base: str, suffix: str) -> str:
+    """``<base>:<suffix>`` in the Redis Cluster hash slot of ``base``, so one
+    script or transaction may use both.
 
-    A key without a hash tag hashes whole, so ``{flag_key}:version`` lands
-    where ``flag_key`` does; a ``flag_key`` with its own tag keeps it.
+    A key without a hash tag hashes whole, so ``{base}:suffix`` lands where
+    ``base`` does; a ``base`` with its own ``{...}`` tag keeps it.
     """
-    start = flag_key.find("{")
-    if start >= 0 and flag_key.find("}", start + 2) > start:
-        return f"{flag_key}:version"
-    return f"{{{flag_key}}}:version"
+    start = base.find("{")
+    if start >= 0 and base.find("}", start + 2) > start:
+        return f"{base}:{suffix}"
+    return f"{{{base}}}:{suffix}"
+
+
+def version_key(flag_key: str) -> str:
+    """The version counter's key, in the hash slot of ``flag_key``."""
+    return slot_key(flag_key, "version")
 
 
 def _decode(reply: Any) -> tuple[int | None, dict[str, str]]:
-    raw_version, pairs = reply
+    raw_version, pairs = reply[0], reply[1]
     version = int(raw_version) if raw_version is not None else None
     texts: dict[str, str] = {}
     for i in range(0, len(pairs), 2):
@@ -97,6 +105,10 @@ def flip_sync(client: SyncClient, flag_key: str, channel: str, key: str, flag: F
 def read_sync(client: SyncClient, flag_key: str) -> tuple[int | None, dict[str, str]]:
     """The stored version and flag texts, from a synchronous client (the CLI)."""
     return _decode(client.eval(READ_SCRIPT, 2, flag_key, version_key(flag_key)))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class RedisFlagStore(FlagStore):
@@ -201,6 +213,7 @@ class RedisFlagStore(FlagStore):
             log.warning("flag %r in Redis ignored (served as default): %s", key, error)
         self.table = table
         log.info("serving flags version %d", version)
+        self._changed(table)
         if self.cache_path is not None:
             await asyncio.to_thread(write_cache, self.cache_path, table)
 
@@ -262,6 +275,9 @@ class RedisFlagStore(FlagStore):
 
     # --- writing ------------------------------------------------------
     async def set_flag(self, key: str, flag: Flag) -> FlagTable:
+        return (await self.change_flag(key, flag)).table
+
+    async def change_flag(self, key: str, flag: Flag) -> FlagChange:
         async with self._lock:
             try:
                 reply = await self._client.eval(
@@ -276,8 +292,10 @@ class RedisFlagStore(FlagStore):
             self._mark_up()
             version, texts = _decode(reply)
             assert version is not None
+            previous = reply[2] if len(reply) > 2 and reply[2] else None
             await self._apply(version, texts)
-            return self.table
+            old = _text(previous) if previous is not None else str(self.default)
+            return FlagChange(old, self.table)
 
     def status(self) -> dict[str, Any]:
         return {

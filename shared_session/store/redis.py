@@ -16,6 +16,7 @@ from redis.exceptions import OutOfMemoryError, ReadOnlyError
 from shared_session.codec import CREATED_FIELD, USER_PREFIX, VERSION_FIELD
 from shared_session.cookie import FAMILY_CHARS
 from shared_session.errors import SessionStoreUnavailable, SessionWriteRefused
+from shared_session.events import store_error
 from shared_session.redis_connect import (
     REDIS_ERRORS,
     AsyncClient,
@@ -171,28 +172,31 @@ class RedisStore(_Keys):
         self._save = self.client.register_script(scripts.SAVE)
         self._takeover = self.client.register_script(scripts.TAKEOVER)
 
-    def _call(self, fn: Callable[[], T]) -> T:
+    def _call(self, operation: str, fn: Callable[[], T]) -> T:
         try:
             return fn()
         except REDIS_ERRORS as exc:
+            store_error("flask", operation)
             raise unavailable(exc) from exc
 
     def load(self, sid: str) -> StoredSession | None:
         t = self.timing
         reply = self._call(
+            "load",
             lambda: self._load(
                 keys=[self.session(sid)],
                 args=[_now_ms(), t.idle_ms, t.absolute_ms, t.refresh_slack_ms],
-            )
+            ),
         )
         return parse_hash(reply)
 
     def save(self, plan: SavePlan) -> SaveOutcome:
         source = self.session(plan.source or plan.target)
         reply = self._call(
+            "save",
             lambda: self._save(
                 keys=[source, self.session(plan.target)], args=save_args(plan, self.timing)
-            )
+            ),
         )
         return SaveOutcome(SaveStatus(int(reply[0])), int(reply[1]))
 
@@ -201,12 +205,13 @@ class RedisStore(_Keys):
     ) -> tuple[str, dict[str, bytes]] | None:
         args = takeover_args(self.prefix, sid, fields, self.timing, marker_ttl)
         reply = self._call(
-            lambda: self._takeover(keys=[self.marker(fingerprint), self.session(sid)], args=args)
+            "takeover",
+            lambda: self._takeover(keys=[self.marker(fingerprint), self.session(sid)], args=args),
         )
         return parse_takeover(reply, fields)
 
     def delete(self, sid: str) -> None:
-        self._call(lambda: self.client.delete(self.session(sid)))
+        self._call("delete", lambda: self.client.delete(self.session(sid)))
 
 
 class AsyncRedisStore(_Keys):
@@ -233,20 +238,22 @@ class AsyncRedisStore(_Keys):
             )
         return bound
 
-    async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
+    async def _call(self, operation: str, make: Callable[[], Awaitable[T]]) -> T:
         try:
             return await make()
         except (*REDIS_ERRORS, TimeoutError) as exc:
+            store_error("asgi", operation)
             raise unavailable(exc) from exc
 
     async def load(self, sid: str) -> StoredSession | None:
         script = self._client().load
         t = self.timing
         reply = await self._call(
+            "load",
             lambda: script(
                 keys=[self.session(sid)],
                 args=[_now_ms(), t.idle_ms, t.absolute_ms, t.refresh_slack_ms],
-            )
+            ),
         )
         return parse_hash(reply)
 
@@ -254,9 +261,10 @@ class AsyncRedisStore(_Keys):
         script = self._client().save
         source = self.session(plan.source or plan.target)
         reply = await self._call(
+            "save",
             lambda: script(
                 keys=[source, self.session(plan.target)], args=save_args(plan, self.timing)
-            )
+            ),
         )
         return SaveOutcome(SaveStatus(int(reply[0])), int(reply[1]))
 
@@ -266,13 +274,14 @@ class AsyncRedisStore(_Keys):
         script = self._client().takeover
         args = takeover_args(self.prefix, sid, fields, self.timing, marker_ttl)
         reply = await self._call(
-            lambda: script(keys=[self.marker(fingerprint), self.session(sid)], args=args)
+            "takeover",
+            lambda: script(keys=[self.marker(fingerprint), self.session(sid)], args=args),
         )
         return parse_takeover(reply, fields)
 
     async def delete(self, sid: str) -> None:
         client = self._client().client
-        await self._call(lambda: client.delete(self.session(sid)))
+        await self._call("delete", lambda: client.delete(self.session(sid)))
 
     async def aclose(self) -> None:
         """Close the running loop's connections (clients of other loops are
