@@ -117,7 +117,7 @@ class GatewaySettings(BaseSettings):
     # Latest mismatches kept (with their diffs) and the size of each diff.
     shadow_samples: int = Field(default=20, ge=1, le=1000)
     shadow_diff_max_chars: int = Field(default=8000, ge=200)
-    # Redis keys of the shared statistics: <shadow_key>:counts and :samples
+    # Redis keys of the shared statistics: {<shadow_key>}:counts and :samples
     # (default: <flag_key>:shadow, so one flag_key per deployment keeps them apart).
     shadow_key: str | None = None
 
@@ -128,7 +128,7 @@ class GatewaySettings(BaseSettings):
     request_id_header: str = "X-Request-ID"
 
     # Operator plane (docs/operator-guide.md). Its Redis keys sit beside the
-    # flag table: <flag_key>:audit, :workers, :applied, :window:*, :guard.
+    # flag table: <flag_key>:audit, {<flag_key>}:workers, :applied, :window:*, :guard.
     audit_max_entries: int = Field(default=10_000, ge=1)
     # Workers heartbeat as "<replica_name>:<pid>" (default: the host name).
     replica_name: str | None = None
