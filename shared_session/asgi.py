@@ -184,7 +184,7 @@ class SessionMiddleware:
         if fields and identity.legacy:
             taken = await self.store.takeover(
                 identity.legacy.fingerprint,
-                new_session_id(),
+                new_session_id(identity.legacy.fingerprint),
                 fields,
                 core.takeover_ttl(identity.legacy),
             )

@@ -128,7 +128,7 @@ class SharedSessionInterface(SessionInterface):
             if fields and identity.legacy:
                 taken = self.store.takeover(
                     identity.legacy.fingerprint,
-                    new_session_id(),
+                    new_session_id(identity.legacy.fingerprint),
                     fields,
                     core.takeover_ttl(identity.legacy),
                 )

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class SessionSettings(BaseSettings):
     """Everything the session layer needs; pass one instance to both sides."""
 
-    model_config = SettingsConfigDict(env_prefix="SHARED_SESSION_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SHARED_SESSION_", extra="ignore", hide_input_in_errors=True
+    )
 
     # Store. No URL means the in-memory store (one process, development only).
     # SHARED_SESSION_REDIS_URL wins over REDIS_URL; an explicit argument over both.
@@ -75,6 +77,15 @@ class SessionSettings(BaseSettings):
     # Empty: secret_keys. Starlette uses only one key; several are all tried.
     starlette_secret_keys: list[SecretStr] = Field(default_factory=list)
     starlette_max_age: int = 14 * 24 * 3600
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis_url(cls, value: str | None) -> str | None:
+        if value:
+            from shared_session.redis_connect import parse_redis_url
+
+            parse_redis_url(value)  # ValueError says which forms are accepted
+        return value
 
     def with_changes(self, **changes: object) -> SessionSettings:
         """A validated copy with some fields changed."""

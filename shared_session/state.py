@@ -178,7 +178,7 @@ class SessionCore:
 
     def retarget(self, plan: SavePlan) -> SavePlan:
         """The same plan under another new id (after an id collision)."""
-        return replace(plan, target=new_session_id())
+        return replace(plan, target=new_session_id(plan.source))
 
     def takeover_ttl(self, legacy: LegacySession) -> int:
         if legacy.origin == "flask":
@@ -202,21 +202,25 @@ class SessionCore:
             fitted = self._fit(current, data, loaded={})
             if fitted is None:
                 # Logging out still happens; only what was set after clear() is lost.
-                return SavePlan(mode, state.sid, new_session_id()) if mode is Mode.CLEAR else None
-            return SavePlan(mode, state.sid, new_session_id(), fitted)
+                return (
+                    SavePlan(mode, state.sid, new_session_id(state.sid))
+                    if mode is Mode.CLEAR
+                    else None
+                )
+            return SavePlan(mode, state.sid, new_session_id(state.sid), fitted)
         if not _differs(state.original, current) and not state.regenerate:
             return None
         fitted = self._fit(current, data, loaded=state.original)
         if fitted is None:
             if state.regenerate:  # the id still changes (login), the data stays as stored
-                return SavePlan(Mode.REGENERATE, state.sid, new_session_id())
+                return SavePlan(Mode.REGENERATE, state.sid, new_session_id(state.sid))
             return None
         changed = {k: v for k, v in fitted.items() if state.original.get(k) != v}
         removed = [k for k in state.original if k not in fitted]
         if not changed and not removed and not state.regenerate:
             return None
         if state.regenerate:
-            return SavePlan(Mode.REGENERATE, state.sid, new_session_id(), changed, removed)
+            return SavePlan(Mode.REGENERATE, state.sid, new_session_id(state.sid), changed, removed)
         return SavePlan(
             Mode.UPDATE, state.sid, state.sid, changed, removed, created_ms=state.created_ms
         )

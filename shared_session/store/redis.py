@@ -10,19 +10,22 @@ import hashlib
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Any, Literal, overload
+from typing import Any
 
-import redis
-import redis.asyncio
-from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, OutOfMemoryError, ReadOnlyError
-from redis.retry import Retry
 
 from shared_session.codec import CREATED_FIELD, USER_PREFIX, VERSION_FIELD
+from shared_session.cookie import FAMILY_CHARS
 from shared_session.errors import SessionStoreUnavailable, SessionWriteRefused
 from shared_session.events import store_error
+from shared_session.redis_connect import (
+    REDIS_ERRORS,
+    AsyncClient,
+    SyncClient,
+    async_client,
+    parse_redis_url,
+    sync_client,
+)
 from shared_session.settings import SessionSettings
 from shared_session.store import scripts
 from shared_session.store.base import SaveOutcome, SavePlan, SaveStatus, StoredSession, Timing
@@ -113,49 +116,49 @@ def unavailable(exc: Exception) -> SessionStoreUnavailable:
     return SessionStoreUnavailable(f"session store unavailable: {exc!r}")
 
 
-def _retry(asynchronous: bool) -> Retry | AsyncRetry:
-    # One immediate retry on a fresh connection: pooled connections are dead
-    # after a Redis restart, and the first command on each must not fail.
-    # redis.asyncio needs its own Retry class: given the sync one, its calls
-    # are never retried.
-    kind = AsyncRetry if asynchronous else Retry
-    return kind(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
-
-
-@overload
-def create_client(settings: SessionSettings, asynchronous: Literal[False]) -> redis.Redis: ...
-@overload
-def create_client(
-    settings: SessionSettings, asynchronous: Literal[True]
-) -> redis.asyncio.Redis: ...
 def create_client(settings: SessionSettings, asynchronous: bool) -> Any:
-    """The Redis client of one side: the only place clients are built.
+    """The Redis client of one side: one server, a Sentinel set or a Cluster,
+    as ``redis_url`` says (``shared_session.redis_connect`` builds it).
 
     Both sides hold at most ``pool_size`` connections, with one immediate
-    retry on a fresh connection when one turns out dead. The sync client
-    has a blocking pool: a thread that finds every connection busy waits up
-    to ``pool_timeout``; connects and replies are bounded by socket timeouts
-    of ``timeout``. The async client's waiting and timeout are the store's
-    (``_LoopClient``): a gate of ``pool_size`` slots in front of the pool,
-    and one timer per call, which costs less per command than redis.asyncio's
-    blocking pool and socket timeouts (three timers per command).
+    retry on a fresh connection when one turns out dead (a few, with a short
+    backoff, on Sentinel and Cluster). The sync client has a blocking pool: a
+    thread that finds every connection busy waits up to ``pool_timeout``;
+    connects and replies are bounded by socket timeouts of ``timeout``. The
+    async client's waiting is the store's (``_LoopClient``): a gate of
+    ``pool_size`` slots in front of the pool, and one timer per call.
     """
     assert settings.redis_url
-    options: dict[str, Any] = {
-        "max_connections": settings.pool_size,
-        "socket_connect_timeout": settings.timeout,
-        "retry": _retry(asynchronous),
-        "health_check_interval": 0,
-    }
-    if asynchronous:
-        return redis.asyncio.Redis.from_url(settings.redis_url, **options)
-    pool = redis.BlockingConnectionPool.from_url(
+    make = async_client if asynchronous else sync_client
+    return make(
         settings.redis_url,
-        timeout=settings.pool_timeout,
-        socket_timeout=settings.timeout,
-        **options,
+        timeout=settings.timeout,
+        retries=1,
+        max_connections=settings.pool_size,
+        pool_timeout=settings.pool_timeout,
     )
-    return redis.Redis.from_pool(pool)
+
+
+def session_key(prefix: str, sid: str) -> str:
+    """The Redis key of a session: ``<prefix>{<family>}:<sid>``.
+
+    The hash tag is the id's family (its first characters, kept when the id
+    is replaced), so a session and the id it moves to share a Redis Cluster
+    hash slot and the save script can touch both.
+    """
+    return f"{prefix}{{{sid[:FAMILY_CHARS]}}}:{sid}"
+
+
+def untagged_session_key(prefix: str, sid: str) -> str:
+    """Where releases before the hash-tagged layout kept a session: read once
+    and moved (``RENAME``) on a load miss, so an upgrade logs nobody out."""
+    return f"{prefix}{sid}"
+
+
+def marker_key(prefix: str, fingerprint: str) -> str:
+    """The takeover marker of a legacy cookie, in the hash slot of the session
+    its takeover creates (that id's family is the fingerprint's)."""
+    return f"{prefix}{{{fingerprint[:FAMILY_CHARS]}}}:takeover:{fingerprint}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,24 +176,32 @@ class _Lua:
 LOAD = _Lua.of(scripts.LOAD)
 SAVE = _Lua.of(scripts.SAVE)
 TAKEOVER = _Lua.of(scripts.TAKEOVER)
+UPGRADE = _Lua.of(scripts.UPGRADE)
 
 
 class _Keys:
     def __init__(self, settings: SessionSettings) -> None:
         self.prefix = settings.key_prefix
         self.timing = Timing.from_settings(settings)
+        # Sessions of the untagged layout can exist only where it was used:
+        # one server or a Sentinel set (a Cluster always had the tagged one).
+        assert settings.redis_url
+        self.upgrades = parse_redis_url(settings.redis_url).topology != "cluster"
 
     def session(self, sid: str) -> str:
-        return f"{self.prefix}{sid}"
+        return session_key(self.prefix, sid)
+
+    def untagged(self, sid: str) -> str:
+        return untagged_session_key(self.prefix, sid)
 
     def marker(self, fingerprint: str) -> str:
-        return f"{self.prefix}takeover:{fingerprint}"
+        return marker_key(self.prefix, fingerprint)
 
 
 class RedisStore(_Keys):
     """Sync Redis store for Flask; raises SessionStoreUnavailable on failure."""
 
-    def __init__(self, settings: SessionSettings, client: redis.Redis | None = None) -> None:
+    def __init__(self, settings: SessionSettings, client: SyncClient | None = None) -> None:
         super().__init__(settings)
         self.client = client or create_client(settings, asynchronous=False)
 
@@ -201,12 +212,16 @@ class RedisStore(_Keys):
             except NoScriptError:
                 self.client.script_load(lua.text)
                 return self.client.evalsha(lua.sha, len(keys), *keys, *args)
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             store_error("flask", operation)
             raise unavailable(exc) from exc
 
     def load(self, sid: str) -> StoredSession | None:
         reply = self._run("load", LOAD, [self.session(sid)], load_args(self.timing))
+        if not reply and self.upgrades:
+            moved = self._run("load", UPGRADE, [self.untagged(sid), self.session(sid)], [])
+            if moved:
+                reply = self._run("load", LOAD, [self.session(sid)], load_args(self.timing))
         return parse_hash(reply)
 
     def save(self, plan: SavePlan) -> SaveOutcome:
@@ -224,7 +239,7 @@ class RedisStore(_Keys):
     def delete(self, sid: str) -> None:
         try:
             self.client.delete(self.session(sid))
-        except redis.RedisError as exc:
+        except REDIS_ERRORS as exc:
             store_error("flask", "delete")
             raise unavailable(exc) from exc
 
@@ -254,7 +269,11 @@ class AsyncRedisStore(_Keys):
         return bound
 
     async def load(self, sid: str) -> StoredSession | None:
-        reply = await self._client().run("load", LOAD, [self.session(sid)], load_args(self.timing))
+        client, key = self._client(), self.session(sid)
+        reply = await client.run("load", LOAD, [key], load_args(self.timing))
+        upgrade = [self.untagged(sid), key]
+        if not reply and self.upgrades and await client.run("load", UPGRADE, upgrade, []):
+            reply = await client.run("load", LOAD, [key], load_args(self.timing))
         return parse_hash(reply)
 
     async def save(self, plan: SavePlan) -> SaveOutcome:
@@ -289,7 +308,7 @@ class _LoopClient:
     bounded by ``timeout``.
     """
 
-    def __init__(self, client: redis.asyncio.Redis, settings: SessionSettings) -> None:
+    def __init__(self, client: AsyncClient, settings: SessionSettings) -> None:
         self.client = client
         self._gate = asyncio.Semaphore(settings.pool_size)
         self._pool_timeout = settings.pool_timeout
@@ -318,7 +337,7 @@ class _LoopClient:
                 except NoScriptError:
                     await self.client.script_load(lua.text)
                     return await self.client.evalsha(lua.sha, len(keys), *keys, *args)
-        except (redis.RedisError, TimeoutError) as exc:
+        except (*REDIS_ERRORS, TimeoutError) as exc:
             store_error("asgi", operation)
             raise unavailable(exc) from exc
         finally:
@@ -329,7 +348,7 @@ class _LoopClient:
         try:
             async with asyncio.timeout(self._timeout):
                 await self.client.delete(key)
-        except (redis.RedisError, TimeoutError) as exc:
+        except (*REDIS_ERRORS, TimeoutError) as exc:
             store_error("asgi", "delete")
             raise unavailable(exc) from exc
         finally:

@@ -1,8 +1,11 @@
 """The Lua scripts: each store operation is one atomic round trip.
 
 Hash layout: user keys under "k:<key>", creation time (ms) under "!c",
-version under "!v".
+version under "!v". Every script touches only keys of one hash slot (see
+``store.redis.session_key``), so they run on a Redis Cluster too.
 """
+
+from shared_session.cookie import FAMILY_CHARS
 
 LOAD = """
 local d = redis.call('HGETALL', KEYS[1])
@@ -92,11 +95,13 @@ return {1, version}
 # KEYS: marker, target. ARGV: key prefix, sid, now, idle, absolute, marker ttl, pairs...
 # The marker remembers which session a legacy cookie became, so concurrent
 # requests with the same cookie share one session, and a replay after that
-# session is gone (logout) is refused instead of recreating it.
+# session is gone (logout) is refused instead of recreating it. The session
+# it names is in the marker's hash slot: its id has the fingerprint's family.
 TAKEOVER = """
 local existing = redis.call('GET', KEYS[1])
 if existing then
-  local d = redis.call('HGETALL', ARGV[1] .. existing)
+  local key = ARGV[1] .. '{' .. string.sub(existing, 1, FAMILY) .. '}:' .. existing
+  local d = redis.call('HGETALL', key)
   if #d == 0 then return {0} end
   return {1, existing, d}
 end
@@ -110,4 +115,15 @@ while i < #ARGV do
 end
 redis.call('PEXPIRE', KEYS[2], math.min(tonumber(ARGV[4]), tonumber(ARGV[5])))
 return {2, ARGV[2]}
+""".replace("FAMILY", str(FAMILY_CHARS))
+
+
+# A session stored under the untagged key of earlier releases moves to its
+# hash-tagged key on the first load that misses (one server or Sentinel only).
+# KEYS: untagged, tagged. Returns 1 when moved.
+UPGRADE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('RENAMENX', KEYS[1], KEYS[2]) == 1 then return 1 end
+redis.call('DEL', KEYS[1])
+return 0
 """
