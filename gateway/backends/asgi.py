@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -88,10 +89,22 @@ class ASGIBackend:
             await self._task
         self._task = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.state or not _GATEWAY_KEYS.isdisjoint(scope):
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A plain function handing on the app's awaitable: the backend adds no
+        # coroutine of its own to every request.
+        if self.state or _has_gateway_keys(scope):
             scope = {k: v for k, v in scope.items() if k not in _GATEWAY_KEYS}
             if self.state:
                 # What the app's lifespan yielded, as uvicorn would give it.
                 scope["state"] = dict(self.state)
-        await self.app(scope, receive, send)
+        return self.app(scope, receive, send)
+
+
+def _has_gateway_keys(scope: Scope) -> bool:
+    return (
+        "router" in scope
+        or "endpoint" in scope
+        or "route" in scope
+        or "path_params" in scope
+        or "app_root_path" in scope
+    )
