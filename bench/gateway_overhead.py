@@ -30,10 +30,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("OIDC_ISSUER", "http://127.0.0.1:9")
 
-from bench.trivial_apps import fastapi_app, flask_app  # noqa: E402
-from gateway.app import create_gateway  # noqa: E402
-from gateway.backends.asgi import ASGIBackend  # noqa: E402
-from gateway.settings import GatewaySettings  # noqa: E402
+from bench.trivial_apps import fastapi_app, flask_app
+from gateway.app import create_gateway
+from gateway.backends.asgi import ASGIBackend
+from gateway.settings import GatewaySettings
 
 PATH = "/json"
 
@@ -103,7 +103,7 @@ async def main() -> None:
     await alone.aclose()
 
     median = {name: statistics.median(runs) for name, runs in results.items()}
-    print(f"GET {PATH}, {args.requests} requests x {args.rounds} interleaved rounds, CPU µs/request")
+    print(f"GET {PATH}, {args.requests} requests x {args.rounds} rounds, CPU µs/request")
     for name, runs in results.items():
         print(f"{name}: {median[name]:.1f} (rounds {', '.join(f'{r:.1f}' for r in runs)})")
     if len(median) == 2:

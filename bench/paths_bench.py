@@ -39,7 +39,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.upstream_bench import gunicorn, group_cpu_seconds, pinned, wait_port, wrk  # noqa: E402
+from bench.upstream_bench import group_cpu_seconds, gunicorn, pinned, wait_port, wrk  # noqa: E402
 from tests.redis_server import free_port  # noqa: E402
 
 PATH = "/json"
