@@ -151,6 +151,63 @@ def test_no_content_answers_keep_the_connection() -> None:
     assert [(a.status, a.body, a.exchanges) for a in answers] == [(204, b"", 1), (304, b"", 2)]
 
 
+def test_one_connection_parses_answers_of_every_framing_in_turn() -> None:
+    """The parser of a clean exchange serves the next one on the same connection."""
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n"
+    not_modified = b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n"
+    with answering(chunked, OK, not_modified, OK) as upstream:
+
+        async def run() -> list[Answer]:
+            pool = pool_for(upstream.url)
+            return [await fetch(pool) for _ in range(4)]
+
+        answers = asyncio.run(run())
+    assert [(a.status, a.body) for a in answers] == [
+        (200, b"abc"),
+        (200, b"ok"),
+        (304, b""),
+        (200, b"ok"),
+    ]
+    assert [a.exchanges for a in answers] == [1, 2, 3, 4] and upstream.connections == 1
+
+
+def test_the_answer_after_a_head_answer_is_read_as_an_answer() -> None:
+    """A HEAD answer's Content-Length announces no body: the next answer is not one."""
+    head_answer = b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n"
+    head = b"HEAD /request HTTP/1.1\r\nhost: upstream\r\n\r\n"
+    with answering(head_answer, OK) as upstream:
+
+        async def run() -> list[Answer]:
+            pool = pool_for(upstream.url, read_timeout=2)
+            first = await fetch(pool, head, head_request=True)
+            return [first, await asyncio.wait_for(fetch(pool), 5)]
+
+        first, second = asyncio.run(run())
+    assert (first.status, first.body, second.status, second.body) == (200, b"", 200, b"ok")
+    assert second.exchanges == 2
+
+
+def test_read_timeouts_of_many_waits_fire_with_one_timer() -> None:
+    """Each wait ends at its own deadline, give or take the timer's tick."""
+    stalled = b"HTTP/1.1 200 OK\r\nX-Sl"
+
+    async def run(url: str) -> list[float]:
+        pool = pool_for(url, read_timeout=0.4, max_connections=4)
+        loop = asyncio.get_running_loop()
+
+        async def timed() -> float:
+            started = loop.time()
+            with pytest.raises(ReadTimeout):
+                await fetch(pool)
+            return loop.time() - started
+
+        return list(await asyncio.gather(*(timed() for _ in range(4))))
+
+    with trickling(stalled, len(stalled), 3) as upstream:
+        waited = asyncio.run(run(upstream.url))
+    assert all(0.4 <= seconds < 0.4 + 0.1 + 0.3 for seconds in waited), waited
+
+
 def test_idle_connection_closed_by_the_upstream_leaves_the_pool() -> None:
     async def once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)

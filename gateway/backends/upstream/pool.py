@@ -6,7 +6,7 @@ import asyncio
 import ssl
 from collections import deque
 
-from gateway.backends.upstream.connection import UpstreamConnection
+from gateway.backends.upstream.connection import Deadlines, UpstreamConnection
 from gateway.backends.upstream.errors import ConnectTimeout, PoolTimeout, UpstreamConnectError
 
 # What a waiter is handed: an idle connection to reuse, or None for the right
@@ -44,6 +44,7 @@ class ConnectionPool:
         self._max = max_connections
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        self._deadlines = Deadlines(read_timeout)
         self._idle: list[UpstreamConnection] = []
         self._waiters: deque[asyncio.Future[_Handover]] = deque()
         self._open = 0  # connections open or being opened, idle ones included
@@ -116,7 +117,9 @@ class ConnectionPool:
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, conn = await loop.create_connection(
-                    lambda: UpstreamConnection(self._read_timeout, self._on_idle_lost),
+                    lambda: UpstreamConnection(
+                        self._read_timeout, self._on_idle_lost, self._deadlines
+                    ),
                     self.host,
                     self.port,
                     ssl=self._ssl,
