@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 from collections.abc import Awaitable
 from typing import Any
@@ -89,9 +90,12 @@ class ASGIBackend:
             await self._task
         self._task = None
 
+    # A plain function handing on the app's awaitable: the backend adds no
+    # coroutine of its own to every request. Marked as a coroutine function so
+    # servers and frameworks that inspect it (uvicorn's ASGI 2/3 detection)
+    # still see an ASGI 3 app.
+    @inspect.markcoroutinefunction
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
-        # A plain function handing on the app's awaitable: the backend adds no
-        # coroutine of its own to every request.
         if self.state or _has_gateway_keys(scope):
             scope = {k: v for k, v in scope.items() if k not in _GATEWAY_KEYS}
             if self.state:
