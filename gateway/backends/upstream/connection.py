@@ -131,7 +131,8 @@ class UpstreamConnection(asyncio.Protocol):
         whatever its Content-Length says. Raises ``UpstreamProtocolError``
         (or ``StaleConnection``) if the connection closed while idle.
         """
-        self._reset_exchange()
+        # The exchange's state is fresh: reset when the connection was made or
+        # released to the pool.
         self.idle = False
         self.exchanges += 1
         self._head_request = head_request
@@ -313,10 +314,14 @@ class UpstreamConnection(asyncio.Protocol):
             self._extra = True  # a second answer to one request
 
     def on_status(self, status: bytes) -> None:
-        self._count_head(len(status) + 16)
+        self._head_bytes += len(status) + 16
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._head_too_large()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value) + 4)
+        self._head_bytes += len(name) + len(value) + 4
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._head_too_large()
         name = name.lower()
         if name in _FRAMING:
             self._framed = True
@@ -356,13 +361,9 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self.complete = True
 
-    def _count_head(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > MAX_HEAD_BYTES:
-            self._fail(
-                UpstreamProtocolError(f"the upstream's headers exceed {MAX_HEAD_BYTES} bytes")
-            )
-            raise self._error  # type: ignore[misc]  # stops httptools; caught in data_received
+    def _head_too_large(self) -> None:
+        self._fail(UpstreamProtocolError(f"the upstream's headers exceed {MAX_HEAD_BYTES} bytes"))
+        raise self._error  # type: ignore[misc]  # stops httptools; caught in data_received
 
 
 def _expire(future: asyncio.Future[None]) -> None:

@@ -66,14 +66,9 @@ class ConnectionPool:
         timeout, ``ConnectTimeout`` or ``UpstreamConnectError`` when a new
         connection cannot be opened.
         """
-        if self._closed:
-            raise UpstreamConnectError("the connection pool is closed")
-        # Bounded by the idle list, which only shrinks here.
-        while self._idle:
-            conn = self._idle.pop()
-            if not conn.closed:
-                return conn
-            self._free_slot()
+        conn = self.take_idle()
+        if conn is not None:
+            return conn
         if self._open < self._max:
             self._open += 1
         else:
@@ -85,6 +80,22 @@ class ConnectionPool:
         except BaseException:
             self._free_slot()
             raise
+
+    def take_idle(self) -> UpstreamConnection | None:
+        """The most recently used idle connection, or None (then ``await acquire()``).
+
+        The common case of ``acquire()`` without its coroutine. Raises
+        ``UpstreamConnectError`` once the pool is closed.
+        """
+        if self._closed:
+            raise UpstreamConnectError("the connection pool is closed")
+        # Bounded by the idle list, which only shrinks here.
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed:
+                return conn
+            self._free_slot()
+        return None
 
     def release(self, conn: UpstreamConnection) -> None:
         """Take back ``conn``: keep it for reuse if ``conn.reusable``, else close it."""
