@@ -42,12 +42,12 @@ class Deadlines:
     parsing the answer; here a wait only records its deadline, and one timer,
     armed while any wait is pending, fails the waits past theirs. A wait
     therefore ends between ``timeout`` and ``timeout + tick`` after it began
-    (``tick`` is a quarter of the timeout, at most one second).
+    (``tick`` is an eighth of the timeout, at most one second).
     """
 
     def __init__(self, timeout: float) -> None:
         self.timeout = timeout
-        self.tick = min(1.0, timeout / 4)
+        self.tick = min(1.0, timeout / 8)
         self._waiting: set[UpstreamConnection] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
