@@ -112,6 +112,7 @@ class Gateway:
         self._override_header = settings.override_header.lower().encode("latin-1")
         own = {b"x-request-id", b"x-gateway-flags-version", self._rid_header}
         self._own_headers = frozenset(own)
+        self._read_headers = frozenset({self._rid_header, b"cookie", self._override_header})
         self._own_and_label = frozenset({*own, SERVED_BY})
 
         def admin_api(probes_only: bool) -> AdminAPI:
@@ -199,7 +200,10 @@ class Gateway:
         request_id: str | None = None
         cookie_parts: list[str] = []
         override_value: str | None = None
+        read = self._read_headers
         for name, value in scope["headers"]:
+            if name not in read:  # most headers: one set lookup
+                continue
             if name == self._rid_header:
                 request_id = value.decode("latin-1")
             elif name == b"cookie":
