@@ -17,6 +17,7 @@ from collections.abc import Awaitable
 from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from werkzeug.routing import Map
 
 from gateway.admin.api import AdminAPI
 from gateway.admin.auth import AdminAuth, AdminTokenError
@@ -35,10 +36,12 @@ from gateway.flags import FlagTable, GroupError, Groups
 from gateway.flagstore import FlagStore, MemoryFlagStore, build_flag_store
 from gateway.flips import FlipRules, GatewayConfigError
 from gateway.loading import load_asgi_app, load_flask_app
+from gateway.operator import OperatorPlane
 from gateway.override import Override
 from gateway.processes import server_worker_count
 from gateway.readiness import Readiness
 from gateway.request_ids import RequestIds, is_sane
+from gateway.routefile import RouteFileError, read_routes_file
 from gateway.routes import RouteTable, app_routes
 from gateway.settings import GatewaySettings, parse_host_port
 from gateway.shadow import Shadowed, ShadowRunner
@@ -79,8 +82,11 @@ class Gateway:
         *,
         auth: AdminAuth,
         shadow: ShadowRunner | None = None,
+        operator: OperatorPlane | None = None,
     ) -> None:
         self.settings = settings
+        self.operator = operator or OperatorPlane(settings, rules, store)
+        self.observer = self.operator.observer
         self.rules = rules
         self.routes = rules.routes
         self.groups: Groups = rules.groups
@@ -104,6 +110,9 @@ class Gateway:
         # mid-request, so its backends label their own answers.
         self.fallback = Fallback(ServedBy(new, "new"), ServedBy(legacy, "legacy"))
         self.shadowed: ASGIApp = Shadowed(shadow, legacy) if shadow else legacy
+        self.fallback.on_fallback = self.operator.fallback
+        if shadow is not None:
+            shadow.on_result = self.operator.shadow_result
         self._fallback_keys = frozenset(settings.fallback)
 
         self._prefix = settings.admin_prefix.rstrip("/")
@@ -122,9 +131,13 @@ class Gateway:
                 rules,
                 store,
                 self.readiness,
-                shadow_stats=shadow.stats if shadow is not None else None,
+                flips=self.operator.flips,
+                audit=self.operator.audit,
+                metrics=self.operator.metrics,
+                shadow_stats=shadow.snapshot if shadow is not None else None,
                 fallback_stats=lambda: self.fallback.counts,
                 probes_only=probes_only,
+                dashboard_session_seconds=settings.dashboard_session_seconds,
             )
 
         self.listener: AdminListener | None = None
@@ -148,6 +161,7 @@ class Gateway:
         """
         self.request_ids.reseed()  # this worker's own prefix, after any fork
         await self.store.start()
+        await self.operator.start()
         await self.legacy_backend.start()
         await self.new_backend.start()
         if self.shadow is not None:
@@ -162,7 +176,14 @@ class Gateway:
         self.readiness.mark_ready()
 
     async def shutdown(self) -> None:
-        parts = (self.listener, self.shadow, self.new_backend, self.legacy_backend, self.store)
+        parts = (
+            self.listener,
+            self.shadow,
+            self.new_backend,
+            self.legacy_backend,
+            self.operator,
+            self.store,
+        )
         for part in parts:
             if part is not None:
                 try:
@@ -238,7 +259,11 @@ class Gateway:
         else:
             extra = self._own(rid, table, (SERVED_BY, decision.served_by), decision.set_cookie)
             replaced = self._own_and_label
-        await decision.backend(scope, receive, self._with_headers(send, extra, replaced))
+        send = self._with_headers(send, extra, replaced)
+        if self.observer is None:
+            await decision.backend(scope, receive, send)
+        else:  # metrics and rollback windows see the answer's end
+            await self.observer(decision, scope, receive, send)
 
     def _own(
         self,
@@ -371,7 +396,9 @@ def create_gateway(
     """Build the gateway from settings (read from the environment when None).
 
     The apps are loaded from ``settings.legacy_app`` (or ``legacy_url_map``)
-    and ``settings.new_app`` unless given; backends come from
+    and ``settings.new_app`` unless given, each from its source root when one
+    is set; in upstream mode ``legacy_routes_file`` gives the legacy routes
+    without importing anything; backends come from
     ``gateway.backends`` unless given (tests pass small ASGI apps). Raises
     GatewayConfigError when an app is not configured, when groups or flags name
     unknown routes, when admin tokens are malformed, or when flags would be kept
@@ -379,10 +406,16 @@ def create_gateway(
     loaded; FlagError for a malformed configured flag.
     """
     settings = settings or GatewaySettings()
+    legacy_map: Map | None = None
     if legacy_app is None:
         source = settings.legacy_app or settings.legacy_url_map
-        if source:
-            legacy_app = load_flask_app(source)
+        if settings.legacy_routes_file:
+            try:
+                legacy_map = read_routes_file(settings.legacy_routes_file)
+            except RouteFileError as exc:
+                raise GatewayConfigError(str(exc)) from exc
+        elif source:
+            legacy_app = load_flask_app(source, settings.legacy_source_root)
         elif legacy_backend is None and not settings.legacy_upstream:
             raise GatewayConfigError(
                 "no legacy app: set GATEWAY_LEGACY_APP to your Flask app's import string "
@@ -394,12 +427,13 @@ def create_gateway(
                 "no new app: set GATEWAY_NEW_APP to your FastAPI app's import string "
                 "(e.g. 'yourapp_fastapi:app' or 'yourapp_fastapi:create_app()')"
             )
-        new_app = load_asgi_app(settings.new_app)
+        new_app = load_asgi_app(settings.new_app, settings.new_source_root)
 
-    legacy_map = getattr(legacy_app, "url_map", None)
+    legacy_map = legacy_map or getattr(legacy_app, "url_map", None)
     if legacy_map is None:
         log.warning(
-            "no legacy url_map (set legacy_url_map): every path but new-only ones is legacy"
+            "no legacy url_map (set legacy_routes_file or legacy_url_map): every path but "
+            "new-only ones is legacy"
         )
     try:
         groups = Groups.from_settings(settings.groups)
@@ -412,7 +446,8 @@ def create_gateway(
         log.warning("the admin API is closed: %s", "set GATEWAY_ADMIN_TOKEN to use it")
 
     store = store or build_flag_store(settings)
-    _refuse_split_memory_flags(store, server_worker_count())
+    workers = server_worker_count()
+    _refuse_split_memory_flags(store, workers)
 
     if legacy_backend is None or new_backend is None:
         from gateway.backends import build_legacy_backend, build_new_backend
@@ -428,6 +463,7 @@ def create_gateway(
         new_backend,
         auth=auth,
         shadow=ShadowRunner(settings, new_backend),
+        operator=OperatorPlane(settings, rules, store, workers=workers),
     )
 
 

@@ -6,7 +6,15 @@ One module per topic; each registers its commands on the shared typer ``app``
 
 from __future__ import annotations
 
-from gateway.cli import flags, override  # noqa: F401  (registers the commands)
+from gateway.cli import (  # noqa: F401  (registers the commands)
+    audit,
+    flags,
+    override,
+    routefile,
+    scaffold,
+    shadow,
+    status,
+)
 from gateway.cli.common import app
 
 

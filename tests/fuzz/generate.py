@@ -278,6 +278,27 @@ def admin_request(ctx: Context, rng: random.Random) -> Request:
     )
 
 
+def admin_bulk_request(ctx: Context, rng: random.Random) -> Request:
+    # Bulk flips (targets and patterns of any shape, reasons of any type) and
+    # the audit trail's limit.
+    headers: list[tuple[str, str | bytes]] = [
+        ("Host", ctx.host),
+        ("Content-Type", "application/json"),
+        ("Authorization", rng.choice([f"Bearer {ctx.admin_token}"] * 3 + ["Bearer wrong"])),
+    ]
+    if rng.random() < 0.3:
+        limit = rng.choice(["1", "50", "0", "-3", "x", "9" * 30, ""])
+        return Request("admin", "GET", f"/_gateway/audit?limit={limit}", headers)
+    if rng.random() < 0.5:
+        body = json_body(rng)
+    else:
+        pattern = rng.choice(["*", "api.*", "webapp.note*", "[", ""])
+        shape = rng.choice([{"match": pattern}, {"targets": rng.sample(ctx.flag_keys, 2)}])
+        flag = rng.choice(["new", "new", "legacy", "canary 50", "x"])
+        body = json.dumps({**shape, "flag": flag, "reason": _json_value(rng)}).encode()
+    return Request("admin", "POST", "/_gateway/flips", headers, body)
+
+
 def raw_junk(ctx: Context, rng: random.Random) -> Request:
     # Requests at the edge of HTTP itself; the server may answer 400 or close.
     target = rng.choice(["/", "*", "http://other.example/x", "/notes HTTP/1.1", "/%00", "/\t/"])
@@ -313,6 +334,7 @@ BUILDERS: list[tuple[Builder, int]] = [
     (form_post, 16),
     (api_request, 14),
     (admin_request, 12),
+    (admin_bulk_request, 3),
     (session_growth, 8),
     (raw_junk, 4),
 ]
