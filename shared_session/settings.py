@@ -20,13 +20,19 @@ class SessionSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHARED_SESSION_", extra="ignore")
 
     # Store. No URL means the in-memory store (one process, development only).
+    # SHARED_SESSION_REDIS_URL wins over REDIS_URL; an explicit argument over both.
     redis_url: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("redis_url", "SHARED_SESSION_REDIS_URL", "REDIS_URL"),
+        validation_alias=AliasChoices("SHARED_SESSION_REDIS_URL", "REDIS_URL", "redis_url"),
     )
     key_prefix: str = "ss:"
-    # Each Redis round trip fails with SessionStoreUnavailable after this long.
-    timeout: float = Field(default=0.5, gt=0)
+    # Each connect and each reply from Redis fails with SessionStoreUnavailable
+    # after this long (one immediate retry on a fresh connection).
+    timeout: float = Field(default=2.0, gt=0)
+    # Connections per process and side. Past it, a request waits up to
+    # pool_timeout seconds for a free connection, then answers 503.
+    pool_size: int = Field(default=50, gt=0)
+    pool_timeout: float = Field(default=5.0, gt=0)
     retry_after: int = Field(default=5, ge=1, description="Retry-After of the 503 page")
 
     # Signing. Newest key last: it signs, every key verifies (rotation).

@@ -273,9 +273,11 @@ def admin_request(ctx: Context, rng: random.Random) -> Request:
     if auth:
         headers.append(("Authorization", auth))
     method = rng.choice(["PUT", "PUT", "PUT", "GET", "POST", "DELETE"])
-    return Request(
-        "admin", method, f"/_gateway/flags/{key}", headers, body if method != "GET" else b""
-    )
+    if method == "GET":
+        # The read endpoints (a GET on one flag is a 405, as POST and DELETE are).
+        target = rng.choice(["flags", "routes", "shadow", "fallbacks", f"flags/{key}"])
+        return Request("admin", method, f"/_gateway/{target}", headers, b"")
+    return Request("admin", method, f"/_gateway/flags/{key}", headers, body)
 
 
 def admin_bulk_request(ctx: Context, rng: random.Random) -> Request:
