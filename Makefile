@@ -29,6 +29,8 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) bench/session_bench.py
 	$(PY) bench/gateway_overhead.py
+	$(PY) bench/paths_bench.py --duration 5 --rounds 5
+	$(PY) bench/upstream_bench.py --duration 5 --rounds 3
 	$(PY) bench/gateway_bench.py --duration 8 --rounds 3
 
 clean:

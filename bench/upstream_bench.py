@@ -155,6 +155,7 @@ def main() -> None:
         "GATEWAY_DEFAULT_FLAG": "legacy",
         "GATEWAY_REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
         "GATEWAY_ADMIN_TOKEN": "bench-admin-token",
+        "GATEWAY_DRAIN_SECONDS": "0",
     }
     uvicorn_worker = ("-k", "uvicorn_worker.UvicornWorker")
     commands: dict[str, tuple[list[str], dict[str, str]]] = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections.abc import Awaitable
 from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -99,6 +100,8 @@ class Gateway:
         # table: remembered until the table changes (bounded, short paths only).
         self._decisions: dict[tuple[str, str, bool], Decision] = {}
         self._decided_for: FlagTable | None = None
+        self._versioned: FlagTable | None = None
+        self._version_header = (b"x-gateway-flags-version", b"0")
         self._override_cookie = settings.override_cookie
         self.override = Override(
             settings.override_secret.get_secret_value() if settings.override_secret else None
@@ -118,6 +121,7 @@ class Gateway:
         self._override_header = settings.override_header.lower().encode("latin-1")
         own = {b"x-request-id", b"x-gateway-flags-version", self._rid_header}
         self._own_headers = frozenset(own)
+        self._read_headers = frozenset({self._rid_header, b"cookie", self._override_header})
         self._own_and_label = frozenset({*own, SERVED_BY})
 
         def admin_api(probes_only: bool) -> AdminAPI:
@@ -217,7 +221,10 @@ class Gateway:
         request_id: str | None = None
         cookie_parts: list[str] = []
         override_value: str | None = None
+        read = self._read_headers
         for name, value in scope["headers"]:
+            if name not in read:  # most headers: one set lookup
+                continue
             if name == self._rid_header:
                 request_id = value.decode("latin-1")
             elif name == b"cookie":
@@ -266,7 +273,10 @@ class Gateway:
         set_cookie: bytes | None = None,
     ) -> list[tuple[bytes, bytes]]:
         """The headers the gateway adds to an answer."""
-        extra = [(b"x-request-id", rid), (b"x-gateway-flags-version", b"%d" % table.version)]
+        if table is not self._versioned:  # formatted once per flag table, not per request
+            self._versioned = table
+            self._version_header = (b"x-gateway-flags-version", b"%d" % table.version)
+        extra = [(b"x-request-id", rid), self._version_header]
         if self._rid_header != b"x-request-id":
             extra.append((self._rid_header, rid))
         if label is not None:
@@ -279,14 +289,16 @@ class Gateway:
 
     @staticmethod
     def _with_headers(send: Send, extra: list[tuple[bytes, bytes]], own: frozenset[bytes]) -> Send:
-        async def send_wrapper(message: Message) -> None:
+        # A plain function handing on send's awaitable: no coroutine of its own
+        # per message (the body messages pass straight through).
+        def send_wrapper(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
                 # The gateway's own headers replace any the app set (no duplicates).
                 # ASGI header names are lowercase (the spec requires it of apps).
                 headers = [h for h in message.get("headers", ()) if h[0] not in own]
-                headers.extend(extra)
-                message = {**message, "headers": headers}
-            await send(message)
+                headers += extra
+                return send({**message, "headers": headers})
+            return send(message)
 
         return send_wrapper
 

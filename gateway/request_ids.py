@@ -23,11 +23,11 @@ class RequestIds:
 
     def reseed(self) -> None:
         """A new random prefix and a fresh counter (call after fork)."""
-        self._prefix = os.urandom(8).hex()
+        self._prefix = os.urandom(8).hex().encode("ascii")
         self._counter = itertools.count()
 
     def next(self) -> bytes:
-        return f"{self._prefix}{next(self._counter) & 0xFFFFFFFFFFFFFFFF:016x}".encode("ascii")
+        return b"%s%016x" % (self._prefix, next(self._counter) & 0xFFFFFFFFFFFFFFFF)
 
 
 def is_sane(value: str) -> bool:

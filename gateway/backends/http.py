@@ -174,7 +174,7 @@ class HTTPBackend:
         self, method: str, head: bytes, body: int, receive: Receive
     ) -> UpstreamConnection:
         """Send the request; return the connection once the answer's head is in."""
-        conn = await self.pool.acquire()
+        conn = self.pool.take_idle() or await self.pool.acquire()
         try:
             await self._send(conn, method, head, body, receive)
             return conn

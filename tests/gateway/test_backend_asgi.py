@@ -108,3 +108,14 @@ async def test_lifespan_off_serves_an_app_without_lifespan_support() -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
         assert (await client.get("/")).status_code == 204
     await backend.aclose()
+
+
+async def test_servers_see_the_backend_as_an_asgi3_app() -> None:
+    """uvicorn tells ASGI 2 from 3 by inspecting ``__call__``; served alone, the
+    backend must not be wrapped as an ASGI 2 app (a 500 on every request)."""
+    from uvicorn.config import Config
+    from uvicorn.middleware.asgi2 import ASGI2Middleware
+
+    config = Config(ASGIBackend(make_app([])), proxy_headers=False)
+    config.load()
+    assert not isinstance(config.loaded_app, ASGI2Middleware)

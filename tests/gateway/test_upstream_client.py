@@ -111,6 +111,28 @@ def test_sync_gunicorn_gets_a_new_connection_for_every_request(sync: str) -> Non
     assert not any(a.reusable for a in answers)
 
 
+def test_a_host_name_is_looked_up_once_for_many_new_connections(sync: str) -> None:
+    port = int(sync.rsplit(":", 1)[1])
+
+    async def run() -> tuple[list[Answer], int]:
+        loop = asyncio.get_running_loop()
+        lookups = 0
+        real = loop.getaddrinfo
+
+        async def counted(*args: object, **kwargs: object) -> object:
+            nonlocal lookups
+            lookups += 1
+            return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+        loop.getaddrinfo = counted  # type: ignore[method-assign]
+        pool = ConnectionPool("localhost", port)
+        return [await fetch(pool) for _ in range(3)], lookups
+
+    answers, lookups = asyncio.run(run())
+    assert [(a.status, a.exchanges) for a in answers] == [(200, 1)] * 3  # three connections
+    assert lookups == 1
+
+
 def test_head_answer_ends_at_its_headers_and_keeps_the_connection(gthread: str) -> None:
     head = b"HEAD /request HTTP/1.1\r\nhost: upstream\r\n\r\n"
 
@@ -149,6 +171,63 @@ def test_no_content_answers_keep_the_connection() -> None:
     with answering(b"HTTP/1.1 204 No Content\r\n\r\n", b"HTTP/1.1 304 Not Modified\r\n\r\n") as up:
         answers = asyncio.run(_two_fetches(up.url))
     assert [(a.status, a.body, a.exchanges) for a in answers] == [(204, b"", 1), (304, b"", 2)]
+
+
+def test_one_connection_parses_answers_of_every_framing_in_turn() -> None:
+    """The parser of a clean exchange serves the next one on the same connection."""
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n"
+    not_modified = b"HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n"
+    with answering(chunked, OK, not_modified, OK) as upstream:
+
+        async def run() -> list[Answer]:
+            pool = pool_for(upstream.url)
+            return [await fetch(pool) for _ in range(4)]
+
+        answers = asyncio.run(run())
+    assert [(a.status, a.body) for a in answers] == [
+        (200, b"abc"),
+        (200, b"ok"),
+        (304, b""),
+        (200, b"ok"),
+    ]
+    assert [a.exchanges for a in answers] == [1, 2, 3, 4] and upstream.connections == 1
+
+
+def test_the_answer_after_a_head_answer_is_read_as_an_answer() -> None:
+    """A HEAD answer's Content-Length announces no body: the next answer is not one."""
+    head_answer = b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n"
+    head = b"HEAD /request HTTP/1.1\r\nhost: upstream\r\n\r\n"
+    with answering(head_answer, OK) as upstream:
+
+        async def run() -> list[Answer]:
+            pool = pool_for(upstream.url, read_timeout=2)
+            first = await fetch(pool, head, head_request=True)
+            return [first, await asyncio.wait_for(fetch(pool), 5)]
+
+        first, second = asyncio.run(run())
+    assert (first.status, first.body, second.status, second.body) == (200, b"", 200, b"ok")
+    assert second.exchanges == 2
+
+
+def test_read_timeouts_of_many_waits_fire_with_one_timer() -> None:
+    """Each wait ends at its own deadline, give or take the timer's tick."""
+    stalled = b"HTTP/1.1 200 OK\r\nX-Sl"
+
+    async def run(url: str) -> list[float]:
+        pool = pool_for(url, read_timeout=0.4, max_connections=4)
+        loop = asyncio.get_running_loop()
+
+        async def timed() -> float:
+            started = loop.time()
+            with pytest.raises(ReadTimeout):
+                await fetch(pool)
+            return loop.time() - started
+
+        return list(await asyncio.gather(*(timed() for _ in range(4))))
+
+    with trickling(stalled, len(stalled), 3) as upstream:
+        waited = asyncio.run(run(upstream.url))
+    assert all(0.4 <= seconds < 0.4 + 0.05 + 0.3 for seconds in waited), waited
 
 
 def test_idle_connection_closed_by_the_upstream_leaves_the_pool() -> None:

@@ -40,9 +40,17 @@ def gunicorn_upstream(worker_class: str) -> Iterator[str]:
     process = subprocess.Popen(command, cwd=ROOT)
     try:
         deadline = time.monotonic() + 20
+        # Until the worker answers: gunicorn's master listens before its worker
+        # has imported the app, and a first request then waits that long (past
+        # the short read timeouts some tests use, on a busy machine).
         while True:  # bounded by the deadline
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-                break
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", port), 1) as s,
+            ):
+                s.sendall(b"GET /hello HTTP/1.0\r\nHost: upstream\r\n\r\n")
+                if s.recv(16).startswith(b"HTTP/1."):
+                    break
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"gunicorn ({worker_class}) did not start")
             time.sleep(0.05)

@@ -7,7 +7,7 @@ connections: no cookies, no default headers, no redirects.
 
 - ``ConnectionPool``: at most ``max_connections`` connections to one origin,
   reused while the upstream allows; waits for a free one up to the connect
-  timeout.
+  timeout; looks a host name up once per 10 s, not per connection.
 - ``UpstreamConnection``: one connection; write a request head and body,
   read the response head, take the body as it arrives.
 - ``errors``: what callers catch (``UpstreamTimeout`` -> 504, other

@@ -35,6 +35,41 @@ _HIGH_WATER = 256 * 1024
 _FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 
 
+class Deadlines:
+    """Read timeouts for every connection of a pool, checked by one coarse timer.
+
+    A timer per wait (``call_later`` and ``cancel``) cost about as much as
+    parsing the answer; here a wait only records its deadline, and one timer,
+    armed while any wait is pending, fails the waits past theirs. A wait
+    therefore ends between ``timeout`` and ``timeout + tick`` after it began
+    (``tick`` is an eighth of the timeout, at most one second).
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.tick = min(1.0, timeout / 8)
+        self._waiting: set[UpstreamConnection] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def watch(self, conn: UpstreamConnection, loop: asyncio.AbstractEventLoop) -> None:
+        conn._deadline = loop.time() + self.timeout
+        self._waiting.add(conn)
+        if self._timer is None or self._loop is not loop:
+            self._loop = loop
+            self._timer = loop.call_later(self.tick, self._check, loop)
+
+    def unwatch(self, conn: UpstreamConnection) -> None:
+        self._waiting.discard(conn)
+
+    def _check(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for conn in [conn for conn in self._waiting if conn._deadline <= now]:
+            self._waiting.discard(conn)
+            conn._expire_wait()
+        self._timer = loop.call_later(self.tick, self._check, loop) if self._waiting else None
+
+
 class UpstreamConnection(asyncio.Protocol):
     """One connection; created by ``ConnectionPool``, not by callers.
 
@@ -46,11 +81,19 @@ class UpstreamConnection(asyncio.Protocol):
     """
 
     def __init__(
-        self, read_timeout: float, on_idle_lost: Callable[[UpstreamConnection], None]
+        self,
+        read_timeout: float,
+        on_idle_lost: Callable[[UpstreamConnection], None],
+        deadlines: Deadlines | None = None,
     ) -> None:
         self._read_timeout = read_timeout
         self._on_idle_lost = on_idle_lost
+        self._deadlines = deadlines or Deadlines(read_timeout)
+        self._deadline = 0.0
         self._loop = asyncio.get_running_loop()
+        # The parser of the last exchange, kept for the next one when that
+        # exchange ended cleanly (building one costs as much as a parse).
+        self._spare_parser: httptools.HttpResponseParser | None = None
         self._transport: asyncio.Transport | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -88,13 +131,16 @@ class UpstreamConnection(asyncio.Protocol):
         whatever its Content-Length says. Raises ``UpstreamProtocolError``
         (or ``StaleConnection``) if the connection closed while idle.
         """
-        self._reset_exchange()
+        # The exchange's state is fresh: reset when the connection was made or
+        # released to the pool.
         self.idle = False
         self.exchanges += 1
         self._head_request = head_request
-        # A fresh parser per exchange: a HEAD answer leaves httptools waiting
-        # for a body that never comes, and it cannot be told otherwise.
-        self._parser = httptools.HttpResponseParser(self)
+        # The last exchange's parser if it ended cleanly, else a fresh one. Never
+        # after a HEAD: its answer leaves httptools waiting for a body that never
+        # comes, and it cannot be told otherwise.
+        parser, self._spare_parser = self._spare_parser, None
+        self._parser = parser or httptools.HttpResponseParser(self)
         self.write(head)
 
     def write(self, data: bytes) -> None:
@@ -158,7 +204,13 @@ class UpstreamConnection(asyncio.Protocol):
         )
 
     def release(self) -> None:
-        """Mark the connection idle between exchanges (called by the pool)."""
+        """Mark the connection idle between exchanges (called by the pool).
+
+        Only a ``reusable`` connection is released: its parser read a whole
+        answer and is ready for the next, unless that answer was to a HEAD.
+        """
+        if not self._head_request:
+            self._spare_parser = self._parser
         self._reset_exchange()
         self.idle = True
 
@@ -171,13 +223,19 @@ class UpstreamConnection(asyncio.Protocol):
     async def _wait(self, future: asyncio.Future[None]) -> None:
         if future is not self._drain_waiter:
             self._waiter = future
-        timer = self._loop.call_later(self._read_timeout, _expire, future)
+        self._deadlines.watch(self, self._loop)
         try:
             await future
         finally:
-            timer.cancel()
+            self._deadlines.unwatch(self)
             self._waiter = None
             self._drain_waiter = None
+
+    def _expire_wait(self) -> None:
+        """The pending wait passed the read timeout (called by ``Deadlines``)."""
+        for waiter in (self._waiter, self._drain_waiter):
+            if waiter is not None:
+                _expire(waiter)
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -256,10 +314,14 @@ class UpstreamConnection(asyncio.Protocol):
             self._extra = True  # a second answer to one request
 
     def on_status(self, status: bytes) -> None:
-        self._count_head(len(status) + 16)
+        self._head_bytes += len(status) + 16
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._head_too_large()
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value) + 4)
+        self._head_bytes += len(name) + len(value) + 4
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._head_too_large()
         name = name.lower()
         if name in _FRAMING:
             self._framed = True
@@ -299,13 +361,9 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self.complete = True
 
-    def _count_head(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > MAX_HEAD_BYTES:
-            self._fail(
-                UpstreamProtocolError(f"the upstream's headers exceed {MAX_HEAD_BYTES} bytes")
-            )
-            raise self._error  # type: ignore[misc]  # stops httptools; caught in data_received
+    def _head_too_large(self) -> None:
+        self._fail(UpstreamProtocolError(f"the upstream's headers exceed {MAX_HEAD_BYTES} bytes"))
+        raise self._error  # type: ignore[misc]  # stops httptools; caught in data_received
 
 
 def _expire(future: asyncio.Future[None]) -> None:

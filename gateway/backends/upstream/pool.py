@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import ssl
 from collections import deque
 
-from gateway.backends.upstream.connection import UpstreamConnection
+from gateway.backends.upstream.connection import Deadlines, UpstreamConnection
 from gateway.backends.upstream.errors import ConnectTimeout, PoolTimeout, UpstreamConnectError
+
+# How long a resolved upstream address serves new connections before the name
+# is looked up again (a failed connect looks it up again at once).
+RESOLVE_EVERY = 10.0
 
 # What a waiter is handed: an idle connection to reuse, or None for the right
 # to open a new one (a slot already counted against max_connections).
@@ -44,10 +50,16 @@ class ConnectionPool:
         self._max = max_connections
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        self._deadlines = Deadlines(read_timeout)
         self._idle: list[UpstreamConnection] = []
         self._waiters: deque[asyncio.Future[_Handover]] = deque()
         self._open = 0  # connections open or being opened, idle ones included
         self._closed = False
+        # A name is resolved once per RESOLVE_EVERY, not for every new
+        # connection (getaddrinfo cost ~100 µs of CPU, and runs on a thread).
+        self._resolve = not _is_ip(host)
+        self._addresses: list[str] = [] if self._resolve else [host]
+        self._addresses_until = 0.0
 
     @property
     def open_connections(self) -> int:
@@ -65,14 +77,9 @@ class ConnectionPool:
         timeout, ``ConnectTimeout`` or ``UpstreamConnectError`` when a new
         connection cannot be opened.
         """
-        if self._closed:
-            raise UpstreamConnectError("the connection pool is closed")
-        # Bounded by the idle list, which only shrinks here.
-        while self._idle:
-            conn = self._idle.pop()
-            if not conn.closed:
-                return conn
-            self._free_slot()
+        conn = self.take_idle()
+        if conn is not None:
+            return conn
         if self._open < self._max:
             self._open += 1
         else:
@@ -84,6 +91,22 @@ class ConnectionPool:
         except BaseException:
             self._free_slot()
             raise
+
+    def take_idle(self) -> UpstreamConnection | None:
+        """The most recently used idle connection, or None (then ``await acquire()``).
+
+        The common case of ``acquire()`` without its coroutine. Raises
+        ``UpstreamConnectError`` once the pool is closed.
+        """
+        if self._closed:
+            raise UpstreamConnectError("the connection pool is closed")
+        # Bounded by the idle list, which only shrinks here.
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.closed:
+                return conn
+            self._free_slot()
+        return None
 
     def release(self, conn: UpstreamConnection) -> None:
         """Take back ``conn``: keep it for reuse if ``conn.reusable``, else close it."""
@@ -115,20 +138,45 @@ class ConnectionPool:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_timeout):
-                _, conn = await loop.create_connection(
-                    lambda: UpstreamConnection(self._read_timeout, self._on_idle_lost),
-                    self.host,
-                    self.port,
-                    ssl=self._ssl,
-                    server_hostname=self.host if self._ssl is not None else None,
-                )
+                return await self._connect_to_an_address(loop)
         except TimeoutError:
             raise ConnectTimeout(
                 f"no connection to {self.host}:{self.port} within {self._connect_timeout}s"
             ) from None
         except OSError as exc:  # refused, unreachable, DNS, TLS verification
+            self._addresses_until = 0.0  # look the name up again next time
             raise UpstreamConnectError(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
-        return conn
+
+    async def _connect_to_an_address(self, loop: asyncio.AbstractEventLoop) -> UpstreamConnection:
+        """The first of the host's addresses that accepts; it is tried first from then on."""
+        addresses = await self._resolved(loop)
+        error: OSError = OSError(f"no address for {self.host}")
+        for address in addresses:  # bounded by the host's addresses
+            try:
+                _, conn = await loop.create_connection(
+                    lambda: UpstreamConnection(
+                        self._read_timeout, self._on_idle_lost, self._deadlines
+                    ),
+                    address,
+                    self.port,
+                    ssl=self._ssl,
+                    server_hostname=self.host if self._ssl is not None else None,
+                )
+            except OSError as exc:
+                error = exc
+                continue
+            if address != addresses[0]:
+                self._addresses = [address, *(a for a in addresses if a != address)]
+            return conn
+        raise error
+
+    async def _resolved(self, loop: asyncio.AbstractEventLoop) -> list[str]:
+        """The addresses to connect to: the host itself if it is an IP address."""
+        if self._resolve and (not self._addresses or loop.time() >= self._addresses_until):
+            infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+            self._addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+            self._addresses_until = loop.time() + RESOLVE_EVERY
+        return self._addresses
 
     async def _wait_for_slot(self) -> _Handover:
         loop = asyncio.get_running_loop()
@@ -174,3 +222,11 @@ class ConnectionPool:
 def _expire(waiter: asyncio.Future[_Handover], timeout: float) -> None:
     if not waiter.done():
         waiter.set_exception(PoolTimeout(f"no free upstream connection within {timeout}s"))
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
