@@ -12,6 +12,10 @@ import weakref
 from dataclasses import dataclass
 from typing import Any
 
+import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, OutOfMemoryError, ReadOnlyError
 
 from shared_session.codec import CREATED_FIELD, USER_PREFIX, VERSION_FIELD
@@ -129,6 +133,17 @@ def create_client(settings: SessionSettings, asynchronous: bool) -> Any:
     ``pool_size`` slots in front of the pool, and one timer per call.
     """
     assert settings.redis_url
+    if asynchronous and parse_redis_url(settings.redis_url).topology == "server":
+        # One server: the store's gate and timer bound the call, so the
+        # client needs neither a blocking pool nor socket read timeouts
+        # (redis.asyncio arms a timer per read and write with them).
+        return redis.asyncio.Redis.from_url(
+            settings.redis_url,
+            max_connections=settings.pool_size,
+            socket_connect_timeout=settings.timeout,
+            retry=AsyncRetry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+            health_check_interval=0,
+        )
     make = async_client if asynchronous else sync_client
     return make(
         settings.redis_url,
