@@ -44,6 +44,7 @@ PS = ("ps",)
 STOP = ("down",)
 DOWN = ("down", "--volumes")
 HEALTH_PATH = "/_gateway/health"
+READY_PATH = "/_gateway/ready"  # the gateway's compose healthcheck
 FLIP = ("auth.profile", "new")  # route and flag of the documented flip
 
 HEALTHY_TIMEOUT = 120.0
