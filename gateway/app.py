@@ -394,7 +394,7 @@ def create_gateway(
         auth = AdminAuth.from_settings(settings)
     except (GroupError, AdminTokenError) as exc:
         raise GatewayConfigError(str(exc)) from exc
-    rules = FlipRules(RouteTable(legacy_map, app_routes(new_app)), groups)
+    rules = FlipRules(RouteTable(legacy_map, app_routes(new_app)), groups, settings.admin_prefix)
     rules.check_configured(settings.flags, settings.default_flag)
     if auth.closed:
         log.warning("the admin API is closed: %s", "set GATEWAY_ADMIN_TOKEN to use it")

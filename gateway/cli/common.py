@@ -90,12 +90,16 @@ def local_rules(settings: GatewaySettings) -> FlipRules:
         groups = Groups.from_settings(settings.groups)
     except (AppLoadError, ValueError) as exc:
         raise CliError(str(exc)) from exc
-    return FlipRules(RouteTable(getattr(legacy, "url_map", None), app_routes(new)), groups)
+    return FlipRules(
+        RouteTable(getattr(legacy, "url_map", None), app_routes(new)), groups, settings.admin_prefix
+    )
 
 
 def redis_client(settings: GatewaySettings) -> redis.Redis:
     if not settings.redis_url:
-        raise CliError("no GATEWAY_REDIS_URL set: pass --url to use a running gateway instead")
+        raise CliError(
+            "no REDIS_URL (or GATEWAY_REDIS_URL) set: pass --url to use a running gateway instead"
+        )
     return redis.Redis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=3)
 
 

@@ -74,7 +74,9 @@ def flags(url: UrlOption = None, token: TokenOption = None) -> None:
 
 @app.command()
 def flip(
-    route: Annotated[str, typer.Argument(help="Legacy endpoint (e.g. notes.create) or group")],
+    route: Annotated[
+        str, typer.Argument(help="Legacy endpoint (e.g. webapp.create_note) or group")
+    ],
     flag: Annotated[str, typer.Argument(help="legacy | new | shadow | 'canary 12.5'")],
     url: UrlOption = None,
     token: TokenOption = None,
