@@ -17,7 +17,7 @@ from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.admin.api import AdminAPI
+from gateway.admin.api import AdminAPI, DoctorReport
 from gateway.admin.auth import AdminAuth, AdminTokenError
 from gateway.admin.listener import AdminListener
 from gateway.backends.label import SERVED_BY, ServedBy
@@ -29,6 +29,7 @@ from gateway.bucketing import (
     read_cookie,
 )
 from gateway.decision import DECISION_KEY, Decision
+from gateway.doctor_facts import doctor_report
 from gateway.fallback import Fallback
 from gateway.flags import FlagTable, GroupError, Groups
 from gateway.flagstore import FlagStore, MemoryFlagStore, build_flag_store
@@ -78,6 +79,7 @@ class Gateway:
         *,
         auth: AdminAuth,
         shadow: ShadowRunner | None = None,
+        doctor: DoctorReport | None = None,
     ) -> None:
         self.settings = settings
         self.rules = rules
@@ -120,6 +122,7 @@ class Gateway:
                 self.readiness,
                 shadow_stats=shadow.stats if shadow is not None else None,
                 fallback_stats=lambda: self.fallback.counts,
+                doctor=doctor,
                 probes_only=probes_only,
             )
 
@@ -400,7 +403,8 @@ def create_gateway(
         log.warning("the admin API is closed: %s", "set GATEWAY_ADMIN_TOKEN to use it")
 
     store = store or build_flag_store(settings)
-    _refuse_split_memory_flags(store, server_worker_count())
+    workers = server_worker_count()
+    _refuse_split_memory_flags(store, workers)
 
     if legacy_backend is None or new_backend is None:
         from gateway.backends import build_legacy_backend, build_new_backend
@@ -416,6 +420,7 @@ def create_gateway(
         new_backend,
         auth=auth,
         shadow=ShadowRunner(settings, new_backend),
+        doctor=doctor_report(settings, legacy_app, new_app, workers),
     )
 
 

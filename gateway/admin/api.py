@@ -3,7 +3,8 @@
 ``GET /health`` and ``GET /ready`` answer anyone (probes). Everything else
 needs an admin token (see gateway/admin/auth.py): ``GET /routes``,
 ``GET /flags``, ``PUT /flags/{key}`` with ``{"flag": "canary 10"}``,
-``GET /shadow``, ``GET /fallbacks``. Answers are JSON; client mistakes are
+``GET /shadow``, ``GET /fallbacks``, ``GET /doctor`` (this worker's findings,
+see gateway/doctor.py). Answers are JSON; client mistakes are
 4xx with an ``error`` message, never a 500.
 """
 
@@ -31,6 +32,8 @@ MAX_BODY_BYTES = 64 * 1024
 FLIP_BODY_HINT = 'body must be JSON like {"flag": "canary 10"}'
 
 Handler = Callable[[Request], Awaitable[Response]]
+# The running gateway's doctor report for one request (gateway.app builds it).
+DoctorReport = Callable[[Request], Awaitable[Mapping[str, Any]]]
 
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -71,6 +74,7 @@ class AdminAPI:
         *,
         shadow_stats: Callable[[], dict[str, Any]] | None = None,
         fallback_stats: Callable[[], Mapping[str, int]] | None = None,
+        doctor: DoctorReport | None = None,
         probes_only: bool = False,
     ) -> None:
         self.auth = auth
@@ -79,6 +83,7 @@ class AdminAPI:
         self.readiness = readiness
         self.shadow_stats = shadow_stats
         self.fallback_stats = fallback_stats
+        self.doctor_report = doctor
         routes = [
             Route(f"{prefix}/health", self.health, methods=["GET"]),
             Route(f"{prefix}/ready", self.ready, methods=["GET"]),
@@ -90,6 +95,7 @@ class AdminAPI:
                 ("/flags/{key}", self.flip, "PUT"),
                 ("/shadow", self.shadow, "GET"),
                 ("/fallbacks", self.fallbacks, "GET"),
+                ("/doctor", self.doctor, "GET"),
             ]
             routes += [
                 Route(prefix + path, self._guarded(handler), methods=[method])
@@ -175,3 +181,8 @@ class AdminAPI:
     async def fallbacks(self, request: Request) -> Response:
         by_route = dict(self.fallback_stats()) if self.fallback_stats else {}
         return JSONResponse({"total": sum(by_route.values()), "by_route": by_route})
+
+    async def doctor(self, request: Request) -> Response:
+        if self.doctor_report is None:
+            return _error(404, "this gateway was built without a doctor report")
+        return JSONResponse(dict(await self.doctor_report(request)))
