@@ -52,6 +52,11 @@ BUILD_TIMEOUT = 420.0
 _VARIABLE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$")
 
 
+def doctor_command(admin_url: str) -> tuple[str, ...]:
+    """Compose arguments that run ``migrate-gateway doctor`` against the running gateway."""
+    return ("exec", "-T", "gateway", "migrate-gateway", "doctor", "--url", admin_url)
+
+
 def flip_command(route: str, flag: str, admin_url: str) -> tuple[str, ...]:
     """Compose arguments that flip ``route`` with the CLI inside the gateway container."""
     return ("exec", "-T", "gateway", "migrate-gateway", "flip", route, flag, "--url", admin_url)

@@ -21,6 +21,7 @@ from tests.deploy.compose_stack import (
     READY_PATH,
     SERVICES,
     ComposeStack,
+    doctor_command,
     flip_command,
 )
 from tests.gateway.test_end_to_end import log_in
@@ -84,6 +85,12 @@ def test_the_public_port_answers_health(stack: ComposeStack) -> None:
 def test_the_public_port_answers_ready_which_the_healthcheck_asks(stack: ComposeStack) -> None:
     response = httpx.get(f"{stack.gateway_url}{READY_PATH}", timeout=10)
     assert response.status_code == 200, response.text
+
+
+def test_the_doctor_finds_nothing_wrong_with_the_stack_as_shipped(stack: ComposeStack) -> None:
+    # The documented command, inside the gateway container, against every worker it reaches.
+    output = stack.compose(*doctor_command(admin_url(stack)), timeout=120)
+    assert "no problems found" in output, output
 
 
 def test_a_user_logged_in_on_legacy_stays_logged_in_after_a_flip(stack: ComposeStack) -> None:
