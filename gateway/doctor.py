@@ -95,6 +95,9 @@ class Facts:
     flags_in_redis: bool = True
     redis: tuple[RedisProbe, ...] = ()
     workers: int | None = None
+    # Both apps in the gateway's process (no legacy_upstream): an in-memory session
+    # store is then shared by the two sides of one process.
+    legacy_in_process: bool = True
     behind_proxy: bool = False
     forwarded_allow_ips: str | None = None
     forwarded: ForwardedProbe | None = None
@@ -113,7 +116,7 @@ def diagnose(facts: Facts) -> list[Finding]:
         *cookie_settings(facts.sessions),
         *redis_reachable(facts.redis),
         *flags_in_memory(facts.flags_in_redis, facts.workers),
-        *sessions_in_memory(facts.sessions, facts.workers),
+        *sessions_in_memory(facts.sessions, facts.workers, facts.legacy_in_process),
         *forwarded_headers(facts.behind_proxy, facts.forwarded_allow_ips, facts.forwarded),
         *admin_api(facts.admin_open, facts.admin_tokens),
         *development_secrets(facts.secrets, facts.development_secret),
@@ -238,9 +241,12 @@ def flags_in_memory(flags_in_redis: bool, workers: int | None) -> list[Finding]:
     ]
 
 
-def sessions_in_memory(sides: Iterable[SessionSide], workers: int | None) -> list[Finding]:
+def sessions_in_memory(
+    sides: Iterable[SessionSide], workers: int | None, legacy_in_process: bool
+) -> list[Finding]:
+    """Memory stores are per process: fine for one process serving both apps only."""
     in_memory = [s.side for s in sides if s.settings is not None and not s.settings.redis_url]
-    if not in_memory or ((workers or 1) <= 1 and len(in_memory) < 2):
+    if not in_memory or ((workers or 1) <= 1 and legacy_in_process):
         return []
     return [
         Finding(

@@ -140,6 +140,7 @@ def gather(
         flags_in_redis=bool(settings.redis_url),
         redis=tuple(probes),
         workers=workers,
+        legacy_in_process=not settings.legacy_upstream,
         behind_proxy=behind_proxy,
         forwarded_allow_ips=forwarded_allow_ips,
         forwarded=forwarded,

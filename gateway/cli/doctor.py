@@ -18,7 +18,6 @@ import typer
 from gateway.cli.common import (
     CliError,
     TokenOption,
-    UrlOption,
     admin_request,
     app,
     fail,
@@ -33,7 +32,14 @@ from gateway.settings import GatewaySettings
 
 @app.command()
 def doctor(
-    url: UrlOption = None,
+    url: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--url",
+            help="Base URL of a running gateway; repeat it for every replica to check that "
+            "they share one Redis",
+        ),
+    ] = None,
     token: TokenOption = None,
     workers: Annotated[
         int,
@@ -98,14 +104,15 @@ def local_findings(
 
 
 def remote_findings(
-    settings: GatewaySettings, url: str, token: str | None, samples: int
+    settings: GatewaySettings, urls: list[str], token: str | None, samples: int
 ) -> tuple[list[Finding], int]:
-    """Every worker's findings (deduplicated), what the workers disagree on, and an
-    admin API that answers without a token."""
-    reports: dict[int, dict[str, Any]] = {}
-    for _ in range(samples):
-        body = admin_request(settings, url, token, "GET", "/doctor")
-        reports.setdefault(int(body["pid"]), body)
+    """Every worker's findings (deduplicated), what the workers of all the replicas
+    disagree on, and an admin API that answers without a token."""
+    reports: dict[tuple[str, int], dict[str, Any]] = {}
+    for url in urls:
+        for _ in range(samples):
+            body = admin_request(settings, url, token, "GET", "/doctor")
+            reports.setdefault((url, int(body["pid"])), body)
     findings: dict[tuple[str, str], Finding] = {}
     for body in reports.values():
         for item in body["findings"]:
@@ -114,23 +121,27 @@ def remote_findings(
     extra = workers_disagree(
         (_server(body, "flags") for body in reports.values()), "flags"
     ) + workers_disagree((_server(body, "sessions") for body in reports.values()), "sessions")
+    extra += [f for url in urls if (f := anonymous_admin(settings, url))]
+    for finding in extra:
+        findings.setdefault((finding.code, finding.problem), finding)
+    return list(findings.values()), len(reports)
+
+
+def anonymous_admin(settings: GatewaySettings, url: str) -> Finding | None:
+    """A finding if the admin API at ``url`` answers a request without a token."""
     target = url.rstrip("/") + settings.admin_prefix.rstrip("/") + "/flags"
     try:
         anonymous = httpx.get(target, timeout=10)
     except httpx.HTTPError as exc:
         raise CliError(f"cannot reach the gateway at {url}: {exc}") from exc
-    if anonymous.status_code < 400:
-        extra.append(
-            Finding(
-                "admin-api-open",
-                f"GET {target} answered {anonymous.status_code} without a token: anyone who "
-                "reaches it can flip routes",
-                "set GATEWAY_ADMIN_TOKEN and unset GATEWAY_ADMIN_OPEN",
-            )
-        )
-    for finding in extra:
-        findings.setdefault((finding.code, finding.problem), finding)
-    return list(findings.values()), len(reports)
+    if anonymous.status_code >= 400:
+        return None
+    return Finding(
+        "admin-api-open",
+        f"GET {target} answered {anonymous.status_code} without a token: anyone who "
+        "reaches it can flip routes",
+        "set GATEWAY_ADMIN_TOKEN and unset GATEWAY_ADMIN_OPEN",
+    )
 
 
 def _server(body: dict[str, Any], purpose: str) -> str | None:

@@ -131,6 +131,22 @@ def test_flags_in_memory_with_several_workers_are_found(sound: dict[str, str]) -
     assert "sessions-in-memory" in codes(several[1])
 
 
+def test_one_process_serving_both_apps_may_keep_everything_in_memory(
+    sound: dict[str, str],
+) -> None:
+    env = {k: v for k, v in sound.items() if k != "REDIS_URL"}
+    assert doctor(env, "--workers", "1") == (0, {"ok": True, "workers_seen": 1, "findings": []})
+
+
+def test_sessions_in_memory_with_the_legacy_app_upstream_are_found(sound: dict[str, str]) -> None:
+    # The legacy app runs in its own process: a memory store is not shared with it.
+    env = {k: v for k, v in sound.items() if k not in ("REDIS_URL", "GATEWAY_LEGACY_APP")}
+    env |= {"GATEWAY_LEGACY_UPSTREAM": "http://127.0.0.1:9", "GATEWAY_LEGACY_URL_MAP": LEGACY}
+    code, report = doctor(env, "--workers", "1")
+    assert code == 1
+    assert codes(report) == ["sessions-in-memory"]
+
+
 def test_untrusted_forwarded_headers_behind_a_proxy_are_found(sound: dict[str, str]) -> None:
     untrusted = doctor(sound, "--behind-proxy")
     trusted = doctor(sound, "--behind-proxy", "--forwarded-allow-ips", "10.0.0.5")
@@ -239,6 +255,24 @@ def test_a_running_gateway_with_an_open_admin_api_is_found(
         assert code == 1
         assert set(codes(report)) == {"admin-api-open"}
         assert len(codes(report)) == 2  # the worker's settings, and an anonymous GET answered
+
+
+def test_replicas_that_use_different_redis_servers_are_found(
+    tmp_path: Path, sound: dict[str, str], redis_server: RedisServer
+) -> None:
+    # Two replicas of one deployment, one of them pointed at another Redis by mistake.
+    other = {**sound, "REDIS_URL": redis_server.url}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for first, _ in start_gateway(tmp_path / "a", sound):
+        for second, _ in start_gateway(tmp_path / "b", other):
+            token = {"GATEWAY_ADMIN_TOKEN": sound["GATEWAY_ADMIN_TOKEN"]}
+            same = doctor(token, "--url", first, "--url", first)
+            split = doctor(token, "--url", first, "--url", second)
+    assert same[0] == 0, same
+    assert split[0] == 1
+    assert set(codes(split[1])) == {"redis-not-shared"}
+    assert len(codes(split[1])) == 2  # flags and sessions
 
 
 def test_the_doctor_endpoint_needs_the_admin_token(running: tuple[str, dict[str, str]]) -> None:
