@@ -70,7 +70,9 @@ class Command:
 
     @property
     def program(self) -> str:
-        return self.words[0] if self.words else ""
+        """The program's name (``.venv/bin/gunicorn`` is ``gunicorn``)."""
+        first = self.words[0] if self.words else ""
+        return first.rsplit("/", 1)[1] if first.startswith((".venv/bin/", "$VENV/bin/")) else first
 
 
 def is_placeholder(value: str) -> bool:

@@ -230,6 +230,9 @@ def check_python(words: list[str], where: str) -> None:
         compile(args[1], where, "exec")
     elif args[:1] == ["-m"]:
         assert importlib.util.find_spec(args[1]), f"{where}: no module {args[1]}"
+        if args[1] not in ("pytest", "pip") and any(a.startswith("--") for a in args[2:]):
+            output = help_text(sys.executable, "-m", args[1], "--help")
+            check_options_in_help(args[2:], output, where)
     else:
         script = ROOT / args[0]
         assert script.is_file(), f"{where}: no script {args[0]}"
@@ -250,7 +253,7 @@ def check_compose(words: list[str], where: str) -> None:
 
 
 def server_import_string(words: list[str]) -> str | None:
-    if words[0] == "flask":
+    if words[0].endswith("flask"):
         return option_value(words, "--app")
     candidates = [w for w in words[1:] if IMPORT_STRING.match(w)]
     return candidates[-1] if candidates else None
@@ -259,10 +262,10 @@ def server_import_string(words: list[str]) -> str | None:
 def bound_port(command: Command) -> int | None:
     """The port a server command binds; it must be explicit (or the check fails)."""
     words = command.words
-    if words[0] == "gunicorn":
+    if command.program == "gunicorn":
         bind = option_value(words, "-b", "--bind")
         return int(bind.rpartition(":")[2]) if bind else None
-    if words[0] == "flask" and "run" not in words:
+    if command.program == "flask" and "run" not in words:
         return None
     value = option_value(words, "--port", "-p")
     return int(value) if value else None
@@ -288,7 +291,19 @@ def check_server(command: Command, where: str) -> None:
 
 def check_curl(words: list[str], where: str) -> None:
     urls = [w for w in words if w.startswith(("http://", "https://"))]
-    assert len(urls) == 1, f"{where}: curl with {len(urls)} URLs"
+    computed = [w for w in words[1:] if w.startswith("$") or (is_dynamic(w) and "://" in w)]
+    assert len(urls) == 1 or computed, f"{where}: curl with {len(urls)} URLs"
+
+
+def check_pip(words: list[str], where: str) -> None:
+    """``pip install -e '.[extra,...]'``: the extras exist in pyproject.toml."""
+    extras = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    )
+    for word in words[2:]:
+        if match := re.fullmatch(r"\.\[([\w,-]+)\]", word):
+            unknown = set(match.group(1).split(",")) - extras
+            assert not unknown, f"{where}: pyproject.toml has no extra {sorted(unknown)}"
 
 
 def check_command(command: Command, where: str) -> None:
@@ -296,7 +311,11 @@ def check_command(command: Command, where: str) -> None:
     words = command.words
     if not words:
         return
-    program = words[0]
+    program = command.program
+    words = [program, *words[1:]]
+    command = Command(command.env, words, command.background, command.exported)
+    if program in ("sleep", "wait", "kill", "redis-cli"):
+        return  # no documented behaviour of ours to check
     if program == "make":
         for target in words[1:]:
             assert re.search(rf"^{re.escape(target)}:", (ROOT / "Makefile").read_text(), re.M), (
@@ -304,7 +323,7 @@ def check_command(command: Command, where: str) -> None:
             )
     elif program == "migrate-gateway":
         check_migrate_gateway(words, where)
-    elif program in ("python", "python3", ".venv/bin/python") or program.endswith("/python"):
+    elif program in ("python", "python3") or program.endswith("/python"):
         check_python(words, where)
     elif program == "docker-compose" or words[:2] == ["docker", "compose"]:
         check_compose(words, where)
@@ -314,6 +333,12 @@ def check_command(command: Command, where: str) -> None:
         check_curl(words, where)
     elif program == "cp":
         assert (ROOT / words[1]).exists(), f"{where}: cp {words[1]}: no such file"
+    elif program == "cd":
+        assert (ROOT / words[1]).is_dir(), f"{where}: cd {words[1]}: no such directory"
+    elif program == "pip":
+        check_pip(words, where)
+    elif program.startswith(("./", ".ci/", "bench/")):
+        assert (ROOT / program).is_file(), f"{where}: no script {program}"
     else:
         pytest.fail(f"{where}: `{program}` is run by the docs but checked by no test: add a check")
 
@@ -456,7 +481,9 @@ def test_every_documented_request_is_answered_by_the_reference_gateway(tmp_path:
         (block.where, command.words)
         for block in SHELL_BLOCKS
         for command in shell_commands(block.text)
-        if command.program == "curl" and not is_placeholder(" ".join(command.words))
+        if command.program == "curl"
+        and not is_placeholder(" ".join(command.words))
+        and any(w.startswith("http") for w in command.words)
     ]
     token = "docs-token"
     with clean_environment():
@@ -592,11 +619,21 @@ def test_structured_blocks_parse_and_gateway_configuration_validates(block: Bloc
         data = tomllib.loads(block.text)
     else:
         data = yaml.safe_load(block.text)
+    # Gateway configuration (GATEWAY_CONFIG_FILE, TOML or YAML): a [gateway] section, or
+    # top-level keys of which one is a gateway setting. Unknown names are an error, as
+    # at start-up. JSON blocks are API bodies, not configuration files.
+    section = None
     if isinstance(data, dict):
-        section = data.get("gateway", data)
-        if isinstance(section, dict) and set(section) <= fields(GatewaySettings):
+        if isinstance(data.get("gateway"), dict):
+            section = data["gateway"]
+        elif block.lang != "json" and set(data) & fields(GatewaySettings):
+            section = data
+    if section is not None:
+        try:
             with clean_environment():
                 GatewaySettings(**section)
+        except ValidationError as exc:
+            pytest.fail(f"{block.where}: not a valid gateway configuration: {exc}")
 
 
 def test_every_block_has_a_language_this_file_checks() -> None:
