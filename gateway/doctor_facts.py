@@ -55,17 +55,21 @@ def flask_side(app: Flask) -> SessionSide:
 
 
 def session_middleware(app: Any) -> SessionMiddleware | None:
-    """The shared_session middleware of an ASGI app: built, or declared by add_middleware."""
+    """The shared_session middleware of an ASGI app: the instance in its built
+    middleware stack, else one built from what ``add_middleware`` declared."""
     current, seen = app, 0
     while current is not None and seen < MAX_WRAPPERS:
         if isinstance(current, SessionMiddleware):
             return current
+        stack = getattr(current, "middleware_stack", None)
+        if stack is not None:
+            current, seen = stack, seen + 1
+            continue
         for entry in getattr(current, "user_middleware", None) or []:
             cls = getattr(entry, "cls", None) if isinstance(entry, Middleware) else None
             if isinstance(cls, type) and issubclass(cls, SessionMiddleware):
                 return entry.cls(_no_app, *entry.args, **entry.kwargs)
-        current = getattr(current, "middleware_stack", None) or getattr(current, "app", None)
-        seen += 1
+        current, seen = getattr(current, "app", None), seen + 1
     return None
 
 

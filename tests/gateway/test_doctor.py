@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.doctor import workers_disagree
+from gateway.doctor import ForwardedProbe, redact_url, workers_disagree
 from tests.processes import BIN, ROOT, ServerProcess, gunicorn_gateway
 from tests.redis_server import RedisServer, free_port
 
@@ -313,3 +313,17 @@ def test_proxy_headers_the_server_trusts_are_not_a_finding(
         report = httpx.get(f"{url}/_gateway/doctor", headers=headers, timeout=30).json()
         assert report["forwarded"] == {"seen": True, "trusted": True}
         assert report["findings"] == []
+
+
+def test_the_forwarded_probe_tells_applied_headers_from_ignored_ones() -> None:
+    from gateway.doctor_facts import forwarded_probe
+
+    sent = {"x-forwarded-for": "203.0.113.7", "x-forwarded-proto": "https"}
+    assert forwarded_probe(sent, "203.0.113.7", "https") == ForwardedProbe(True, True)
+    assert forwarded_probe(sent, "127.0.0.1", "http") == ForwardedProbe(True, False)
+    assert forwarded_probe({}, "127.0.0.1", "http") == ForwardedProbe(False, False)
+
+
+def test_redis_passwords_never_appear_in_findings() -> None:
+    assert redact_url("redis://app:s3cret@redis:6379/0") == "redis://app:***@redis:6379/0"
+    assert redact_url("redis://redis:6379/0") == "redis://redis:6379/0"
