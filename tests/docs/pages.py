@@ -84,12 +84,25 @@ def is_dynamic(value: str) -> bool:
     return "$" in value
 
 
-def shell_commands(text: str) -> list[Command]:
+def console_commands(text: str) -> str:
+    """The commands of a ``console`` block: its ``$ `` lines (and their continuations);
+    the other lines are the output shown."""
+    lines, continued = [], False
+    for line in text.splitlines():
+        if line.startswith("$ ") or continued:
+            lines.append(line.removeprefix("$ "))
+            continued = line.endswith("\\")
+    return "\n".join(lines) + "\n"
+
+
+def shell_commands(text: str, lang: str = "sh") -> list[Command]:
     """The commands of a shell block (``\\`` continuations joined, comments dropped).
 
     ``export A=1`` lines come back as commands with no words and ``exported`` set.
     Raises ValueError for a line the shell itself could not split.
     """
+    if lang == "console":
+        text = console_commands(text)
     joined = re.sub(r"\\\n", " ", text)
     commands = []
     for line in joined.splitlines():

@@ -56,6 +56,7 @@ from tests.docs.pages import (
     Block,
     Command,
     all_blocks,
+    console_commands,
     inline_spans,
     is_dynamic,
     is_placeholder,
@@ -351,7 +352,7 @@ SHELL_BLOCKS = all_blocks(*SHELL)
 
 @pytest.mark.parametrize("block", SHELL_BLOCKS, ids=[b.where for b in SHELL_BLOCKS])
 def test_every_command_of_a_shell_block_is_real(block: Block) -> None:
-    commands = shell_commands(block.text)
+    commands = shell_commands(block.text, block.lang)
     assert commands, f"{block.where}: empty block"
     for command in commands:
         check_command(command, block.where)
@@ -359,12 +360,12 @@ def test_every_command_of_a_shell_block_is_real(block: Block) -> None:
 
 @pytest.mark.parametrize("block", SHELL_BLOCKS, ids=[b.where for b in SHELL_BLOCKS])
 def test_servers_in_one_example_bind_distinct_ports_and_share_redis(block: Block) -> None:
-    servers = [c for c in shell_commands(block.text) if c.program in SERVERS]
+    servers = [c for c in shell_commands(block.text, block.lang) if c.program in SERVERS]
     ports = [bound_port(c) for c in servers]
     ports = [p for p in ports if p]
     assert len(ports) == len(set(ports)), f"{block.where}: two servers on one port: {ports}"
     exported: dict[str, str] = {}
-    for command in shell_commands(block.text):
+    for command in shell_commands(block.text, block.lang):
         exported.update(command.exported)
     session_users = [c for c in servers if c.program != "oidc-provider-mock"]
     if len(session_users) > 1:
@@ -377,7 +378,7 @@ def test_servers_in_one_example_bind_distinct_ports_and_share_redis(block: Block
 def test_readme_starts_with_make_run_and_make_test() -> None:
     first = all_blocks()[0]
     assert first.page.name == "README.md"
-    programs = [c.words[:2] for c in shell_commands(first.text)]
+    programs = [c.words[:2] for c in shell_commands(first.text, first.lang)]
     assert programs == [["make", "run"], ["make", "test"]]
 
 
@@ -393,7 +394,7 @@ def test_the_readme_links_the_deployment_guide_from_its_docker_row() -> None:
 
 
 def runnable(block: Block) -> bool:
-    commands = shell_commands(block.text)
+    commands = shell_commands(block.text, block.lang)
     return any(c.program in SERVERS for c in commands) and not is_placeholder(block.text)
 
 
@@ -412,9 +413,10 @@ def on_free_ports(text: str, ports: list[int]) -> tuple[str, dict[int, int]]:
 def test_server_examples_start_and_answer(
     block: Block, tmp_path: Path, redis_url: str, key_prefix: str
 ) -> None:
-    servers = [c for c in shell_commands(block.text) if c.program in SERVERS]
+    servers = [c for c in shell_commands(block.text, block.lang) if c.program in SERVERS]
     ports = [p for c in servers if (p := bound_port(c))]
-    script, mapping = on_free_ports(block.text, ports)
+    source = console_commands(block.text) if block.lang == "console" else block.text
+    script, mapping = on_free_ports(source, ports)
     script = script.replace("redis://127.0.0.1:6379/0", redis_url)
     # As on a fresh machine: what the example needs, it sets itself.
     env = {
@@ -480,7 +482,7 @@ def test_every_documented_request_is_answered_by_the_reference_gateway(tmp_path:
     curls = [
         (block.where, command.words)
         for block in SHELL_BLOCKS
-        for command in shell_commands(block.text)
+        for command in shell_commands(block.text, block.lang)
         if command.program == "curl"
         and not is_placeholder(" ".join(command.words))
         and any(w.startswith("http") for w in command.words)
