@@ -52,6 +52,7 @@ from gateway.settings import GatewaySettings
 from notes_core.settings import AppSettings
 from shared_session.settings import SessionSettings
 from tests.docs.pages import (
+    FENCE,
     ROOT,
     Block,
     Command,
@@ -642,3 +643,32 @@ def test_every_block_has_a_language_this_file_checks() -> None:
     known = {*SHELL, *STRUCTURED, *SHOWN, "python", "py"}
     unknown = [(b.where, b.lang) for b in all_blocks() if b.lang not in known]
     assert not unknown, f"blocks in languages no test checks: {unknown}"
+
+
+# -- links ------------------------------------------------------------------------------
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(page: Path) -> set[str]:
+    text = FENCE.sub("", page.read_text(encoding="utf-8"))
+    return {slug(h) for h in re.findall(r"^#{1,6} (.+)$", text, flags=re.MULTILINE)}
+
+
+@pytest.mark.parametrize("page", pages(), ids=[p.name for p in pages()])
+def test_relative_links_lead_to_files_and_headings_that_exist(page: Path) -> None:
+    for target in LINK.findall(FENCE.sub("", page.read_text(encoding="utf-8"))):
+        if re.match(r"^[a-z]+:", target):
+            continue  # http(s), mailto: not followed here
+        path, _, anchor = target.partition("#")
+        linked = (page.parent / path).resolve() if path else page
+        assert linked.exists(), f"{page.name}: link to {target}: no such file"
+        if anchor and linked.suffix == ".md":
+            assert anchor in anchors(linked), f"{page.name}: link to {target}: no such heading"
