@@ -672,3 +672,10 @@ def test_relative_links_lead_to_files_and_headings_that_exist(page: Path) -> Non
         assert linked.exists(), f"{page.name}: link to {target}: no such file"
         if anchor and linked.suffix == ".md":
             assert anchor in anchors(linked), f"{page.name}: link to {target}: no such heading"
+
+
+def test_the_reference_apps_settings_listed_in_the_guide_are_exactly_theirs() -> None:
+    text = (ROOT / "docs" / "migration-guide.md").read_text()
+    paragraph = text[text.index("Settings (`notes_core/settings.py`") :].split("\n\n")[0]
+    listed = set(re.findall(r"`([A-Z][A-Z0-9_]+)`", paragraph)) - {"REDIS_URL"}
+    assert listed == {name.upper() for name in fields(AppSettings)}
