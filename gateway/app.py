@@ -35,6 +35,7 @@ from gateway.flags import FlagTable, GroupError, Groups
 from gateway.flagstore import FlagStore, MemoryFlagStore, build_flag_store
 from gateway.flips import FlipRules, GatewayConfigError
 from gateway.loading import load_asgi_app, load_flask_app
+from gateway.operator import OperatorPlane
 from gateway.override import Override
 from gateway.processes import server_worker_count
 from gateway.readiness import Readiness
@@ -80,8 +81,11 @@ class Gateway:
         auth: AdminAuth,
         shadow: ShadowRunner | None = None,
         doctor: DoctorReport | None = None,
+        operator: OperatorPlane | None = None,
     ) -> None:
         self.settings = settings
+        self.operator = operator or OperatorPlane(settings, rules, store)
+        self.observer = self.operator.observer
         self.rules = rules
         self.routes = rules.routes
         self.groups: Groups = rules.groups
@@ -103,6 +107,9 @@ class Gateway:
         # mid-request, so its backends label their own answers.
         self.fallback = Fallback(ServedBy(new, "new"), ServedBy(legacy, "legacy"))
         self.shadowed: ASGIApp = Shadowed(shadow, legacy) if shadow else legacy
+        self.fallback.on_fallback = self.operator.fallback
+        if shadow is not None:
+            shadow.on_result = self.operator.shadow_result
         self._fallback_keys = frozenset(settings.fallback)
 
         self._prefix = settings.admin_prefix.rstrip("/")
@@ -120,10 +127,14 @@ class Gateway:
                 rules,
                 store,
                 self.readiness,
-                shadow_stats=shadow.stats if shadow is not None else None,
+                flips=self.operator.flips,
+                audit=self.operator.audit,
+                metrics=self.operator.metrics,
+                shadow_stats=shadow.snapshot if shadow is not None else None,
                 fallback_stats=lambda: self.fallback.counts,
                 doctor=doctor,
                 probes_only=probes_only,
+                dashboard_session_seconds=settings.dashboard_session_seconds,
             )
 
         self.listener: AdminListener | None = None
@@ -147,6 +158,7 @@ class Gateway:
         """
         self.request_ids.reseed()  # this worker's own prefix, after any fork
         await self.store.start()
+        await self.operator.start()
         await self.legacy_backend.start()
         await self.new_backend.start()
         if self.shadow is not None:
@@ -161,7 +173,14 @@ class Gateway:
         self.readiness.mark_ready()
 
     async def shutdown(self) -> None:
-        parts = (self.listener, self.shadow, self.new_backend, self.legacy_backend, self.store)
+        parts = (
+            self.listener,
+            self.shadow,
+            self.new_backend,
+            self.legacy_backend,
+            self.operator,
+            self.store,
+        )
         for part in parts:
             if part is not None:
                 try:
@@ -234,7 +253,11 @@ class Gateway:
         else:
             extra = self._own(rid, table, (SERVED_BY, decision.served_by), decision.set_cookie)
             replaced = self._own_and_label
-        await decision.backend(scope, receive, self._with_headers(send, extra, replaced))
+        send = self._with_headers(send, extra, replaced)
+        if self.observer is None:
+            await decision.backend(scope, receive, send)
+        else:  # metrics and rollback windows see the answer's end
+            await self.observer(decision, scope, receive, send)
 
     def _own(
         self,
@@ -421,6 +444,7 @@ def create_gateway(
         auth=auth,
         shadow=ShadowRunner(settings, new_backend),
         doctor=doctor_report(settings, legacy_app, new_app, workers),
+        operator=OperatorPlane(settings, rules, store, workers=workers),
     )
 
 

@@ -145,6 +145,7 @@ def banner(url: str, issuer: str, settings: GatewaySettings, generated_token: st
 
   Log in:   open {url}/login, type any user name (e.g. alice) and press "Authorize".
   Admin token (new at every start): {token}
+  Dashboard: {admin}/   (sign in with the admin token)
   Routes:   curl{auth} {admin}/routes
   Flip:     GATEWAY_ADMIN_TOKEN={token} {cli_path} flip webapp.notes new --url {url}
        or   curl{auth} -X PUT {admin}/flags/webapp.notes -d '{{"flag": "new"}}'

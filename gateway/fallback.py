@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -87,8 +88,12 @@ class Fallback:
         self.new = new
         self.legacy = legacy
         self.counts: Counter[str] = Counter()
+        self.on_fallback: Callable[[str], None] | None = None  # told the route each time
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if await serve_with_fallback(scope, receive, send, self.new, self.legacy):
             decision = decision_of(scope)
-            self.counts[decision.route if decision else "?"] += 1
+            route = decision.route if decision else "?"
+            self.counts[route] += 1
+            if self.on_fallback is not None:
+                self.on_fallback(route)

@@ -20,6 +20,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from gateway.comparison import Normalisers
+
 
 class GatewaySettings(BaseSettings):
     """Everything the gateway needs to know; see docs/gateway.md."""
@@ -63,6 +65,8 @@ class GatewaySettings(BaseSettings):
     # "host:port": serve the admin API on its own listener; the public port
     # then answers only <admin_prefix>/health and <admin_prefix>/ready.
     admin_listen: str | None = None
+    # Lifetime of a dashboard sign-in (its signed session cookie), in seconds.
+    dashboard_session_seconds: int = Field(default=1800, ge=60, le=86400)
 
     # Graceful shutdown: after SIGTERM, <admin_prefix>/ready answers 503 and
     # responses ask clients to close their connection for this many seconds,
@@ -94,6 +98,18 @@ class GatewaySettings(BaseSettings):
     shadow_queue_size: int = Field(default=100, ge=1)
     shadow_timeout: float = Field(default=5.0, gt=0)
     shadow_max_body_bytes: int = Field(default=1024 * 1024, ge=0)
+    # Share of eligible requests replayed (0..1): 0.1 replays one in ten.
+    shadow_sample_rate: float = Field(default=1.0, ge=0, le=1)
+    # Regular expressions whose matches are masked before comparing (each
+    # becomes "<name>"), added to the defaults csrf, timestamp and request_id
+    # (gateway/comparison.py); an empty pattern turns a default off.
+    shadow_normalisers: dict[str, str | None] = Field(default_factory=dict)
+    # Latest mismatches kept (with their diffs) and the size of each diff.
+    shadow_samples: int = Field(default=20, ge=1, le=1000)
+    shadow_diff_max_chars: int = Field(default=8000, ge=200)
+    # Redis keys of the shared statistics: <shadow_key>:counts and :samples
+    # (default: <flag_key>:shadow, so one flag_key per deployment keeps them apart).
+    shadow_key: str | None = None
 
     # Fallback: endpoints (or groups) whose failed GETs on the new app are
     # answered by the legacy app instead.
@@ -101,11 +117,67 @@ class GatewaySettings(BaseSettings):
 
     request_id_header: str = "X-Request-ID"
 
+    # Operator plane (docs/operator-guide.md). Its Redis keys sit beside the
+    # flag table: <flag_key>:audit, :workers, :applied, :window:*, :guard.
+    audit_max_entries: int = Field(default=10_000, ge=1)
+    # Workers heartbeat as "<replica_name>:<pid>" (default: the host name).
+    replica_name: str | None = None
+    heartbeat_interval: float = Field(default=1.0, gt=0)
+    worker_ttl: float = Field(default=5.0, gt=0)
+    # A flip answers once every live worker applied it, or after this many
+    # seconds naming those that did not (0: answer without waiting).
+    flip_ack_timeout: float = Field(default=5.0, ge=0)
+
+    # Prometheus metrics at <admin_prefix>/metrics. Under several workers they
+    # are summed through files in metrics_dir (default: a directory per
+    # server, named after its master process, under the system temp dir).
+    metrics_enabled: bool = True
+    metrics_dir: Path | None = None
+
+    # Automatic rollback: a route on canary/new goes back to legacy when, over
+    # the last rollback_window_seconds, the new app's 5xx rate exceeds the
+    # legacy's by rollback_error_margin (or its p99 by
+    # rollback_latency_margin_seconds), with rollback_min_requests on new.
+    rollback_enabled: bool = True
+    rollback_window_seconds: int = Field(default=30, ge=2, le=3600)
+    rollback_min_requests: int = Field(default=20, ge=1)
+    rollback_error_margin: float = Field(default=0.1, gt=0, le=1)
+    rollback_latency_margin_seconds: float | None = Field(default=None, gt=0)
+    rollback_check_interval: float = Field(default=1.0, gt=0, le=60)
+    # Automatic promotion of canaries through these percentages (e.g.
+    # [1, 5, 25, 100]), each held promotion_hold_seconds while healthy.
+    promotion_steps: list[float] = Field(default_factory=list)
+    promotion_hold_seconds: float = Field(default=300, gt=0)
+
     @model_validator(mode="after")
     def _one_legacy_source(self) -> GatewaySettings:
         if self.legacy_upstream:
             self.legacy_app = None
         return self
+
+    @property
+    def shadow_stats_key(self) -> str:
+        """Prefix of the Redis keys of the shared shadow statistics."""
+        return self.shadow_key or f"{self.flag_key}:shadow"
+
+    @field_validator("shadow_normalisers")
+    @classmethod
+    def _patterns_compile(cls, value: dict[str, str | None]) -> dict[str, str | None]:
+        Normalisers.build(value)  # raises NormaliserError (a ValueError) naming the bad one
+        return value
+
+    @model_validator(mode="after")
+    def _ttl_outlives_heartbeat(self) -> GatewaySettings:
+        if self.worker_ttl <= self.heartbeat_interval:
+            raise ValueError("worker_ttl must be longer than heartbeat_interval")
+        return self
+
+    @field_validator("promotion_steps")
+    @classmethod
+    def _steps(cls, value: list[float]) -> list[float]:
+        if any(not 0 < step <= 100 for step in value) or value != sorted(set(value)):
+            raise ValueError("promotion_steps must be increasing percentages in (0, 100]")
+        return value
 
     @field_validator("admin_listen")
     @classmethod
@@ -127,9 +199,14 @@ class GatewaySettings(BaseSettings):
         return (init_settings, env_settings, file_source)
 
 
+def config_file_name() -> str | None:
+    """The settings file named by GATEWAY_CONFIG_FILE, if any (for messages)."""
+    return os.environ.get("GATEWAY_CONFIG_FILE") or None
+
+
 def _read_config_file() -> dict[str, Any]:
     """The mapping in GATEWAY_CONFIG_FILE (TOML or YAML), or {} when unset."""
-    name = os.environ.get("GATEWAY_CONFIG_FILE")
+    name = config_file_name()
     if not name:
         return {}
     path = Path(name)

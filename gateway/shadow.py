@@ -3,50 +3,44 @@
 The client's request goes to the primary (legacy) backend as usual while its
 body and the response are recorded on the way through. Once the response is
 complete the recording is queued; background workers replay it to the new
-app with the session read-only and compare the answers. A full queue, an
-oversized body or a slow replay drops the comparison, never the request.
+app with the session read-only and compare the answers (gateway/comparison.py).
+A full queue, an oversized body or a slow replay drops the comparison, never
+the request; drops are counted per reason. ``shadow_sample_rate`` replays a
+share of the requests only. Statistics are shared by every worker and replica
+through Redis when it is configured (gateway/shadowstats.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import re
+import random
 import time
-from collections import Counter, deque
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.backends import Backend
+from gateway.comparison import (
+    Mismatch,
+    Normalisers,
+    Recorded,
+    compare,
+    normalise_body,
+    normalise_content_type,
+)
 from gateway.decision import decision_of
 from gateway.settings import GatewaySettings
+from gateway.shadowstats import ShadowStats
 from shared_session import READ_ONLY_SCOPE_KEY
 
 log = logging.getLogger("gateway.shadow")
 
 SHADOW_HEADER = (b"x-gateway-shadow", b"1")
 _GATEWAY_KEYS = ("router", "endpoint", "route", "path_params", "app", "session", "user", "auth")
-
-
-@dataclass
-class Recorded:
-    """One side's answer, as far as the comparison needs it."""
-
-    status: int = 0
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    body: bytearray = field(default_factory=bytearray)
-    complete: bool = False
-    too_big: bool = False
-
-    def header(self, name: bytes) -> str:
-        for key, value in self.headers:
-            if key.lower() == name:
-                return value.decode("latin-1")
-        return ""
 
 
 @dataclass
@@ -60,30 +54,46 @@ class _Job:
 class ShadowRunner:
     """Serve from the primary, replay to ``new`` afterwards, keep score.
 
-    ``await start()`` starts the replay workers and ``await aclose()`` stops
-    them (pending replays are dropped); both belong in the gateway's lifespan.
-    ``workers`` replays run at once at most.
+    ``await start()`` starts the replay workers and the statistics flusher,
+    ``await aclose()`` stops them (pending replays are dropped); both belong
+    in the gateway's lifespan. ``workers`` replays run at once at most.
+    ``stats()`` is this process's view, ``await snapshot()`` every worker's.
     """
 
     def __init__(
-        self, settings: GatewaySettings, new: Backend, *, workers: int = 2, samples: int = 20
+        self,
+        settings: GatewaySettings,
+        new: Backend,
+        *,
+        workers: int = 2,
+        stats: ShadowStats | None = None,
     ) -> None:
         self.new = new
         self.methods = frozenset(m.upper() for m in settings.shadow_methods)
         self.timeout = settings.shadow_timeout
         self.max_body = settings.shadow_max_body_bytes
+        self.sample_rate = settings.shadow_sample_rate
+        self.normalisers = Normalisers.build(settings.shadow_normalisers)
+        self.diff_max_chars = settings.shadow_diff_max_chars
         self.queue: asyncio.Queue[_Job] = asyncio.Queue(settings.shadow_queue_size)
         self.workers = workers
         self._tasks: list[asyncio.Task[None]] = []
-        self.replayed: Counter[str] = Counter()
-        self.matched: Counter[str] = Counter()
-        self.mismatched: Counter[str] = Counter()
-        self.dropped: Counter[str] = Counter()
-        self.samples: deque[dict[str, Any]] = deque(maxlen=samples)
+        self.counts = stats or ShadowStats(
+            redis_url=settings.redis_url,
+            key=settings.shadow_stats_key,
+            samples=settings.shadow_samples,
+        )
         self.idle = asyncio.Event()
         self.idle.set()
+        # Told (route, "match" | "mismatch" | "dropped" | "error") for each replay.
+        self.on_result: Callable[[str, str], None] | None = None
+
+    def _note(self, route: str, result: str) -> None:
+        if self.on_result is not None:
+            self.on_result(route, result)
 
     async def start(self) -> None:
+        await self.counts.start()
         self._tasks = [asyncio.create_task(self._work()) for _ in range(self.workers)]
 
     async def aclose(self) -> None:
@@ -93,12 +103,28 @@ class ShadowRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        await self.counts.aclose()
+
+    def settings_view(self) -> dict[str, Any]:
+        """The shadow settings in force, as the admin API shows them."""
+        return {
+            "sample_rate": self.sample_rate,
+            "methods": sorted(self.methods),
+            "queue_size": self.queue.maxsize,
+            "timeout": self.timeout,
+            "max_body_bytes": self.max_body,
+            "normalisers": self.normalisers.names,
+        }
 
     async def serve(
         self, scope: Scope, receive: Receive, send: Send, primary: ASGIApp, route: str
     ) -> None:
         """Answer from ``primary``; queue a replay of this request to the new app."""
         if scope["type"] != "http" or scope["method"] not in self.methods:
+            await primary(scope, receive, send)
+            return
+        if self.sample_rate < 1 and random.random() >= self.sample_rate:
+            self.counts.count("not_sampled", route)
             await primary(scope, receive, send)
             return
         request_body = bytearray()
@@ -122,29 +148,27 @@ class ShadowRunner:
         if not answer.complete:
             return  # client gone or the primary failed: nothing to compare with
         if body_too_big or answer.too_big:
-            self.dropped["too_big"] += 1
+            self.counts.count("dropped", "too_big")
+            self._note(route, "dropped")
             return
         try:
             self.queue.put_nowait(_Job(route, replay_scope, bytes(request_body), answer))
             self.idle.clear()
         except asyncio.QueueFull:
-            self.dropped["queue_full"] += 1
+            self.counts.count("dropped", "queue_full")
+            self._note(route, "dropped")
 
     def stats(self) -> dict[str, Any]:
-        """Counts so far: replayed, matched and mismatched per route, dropped per
-        reason (queue_full, too_big, timeout), and the latest mismatch samples."""
-        return {
-            "replayed": sum(self.replayed.values()),
-            "replayed_by_route": dict(self.replayed),
-            "matched": dict(self.matched),
-            "mismatched": dict(self.mismatched),
-            "dropped": {
-                reason: self.dropped[reason] for reason in ("queue_full", "too_big", "timeout")
-            }
-            | dict(self.dropped),
-            "queued": self.queue.qsize(),
-            "samples": list(self.samples),
-        }
+        """This process's counts (all of them without Redis): see ``snapshot``."""
+        return self.counts.local() | {"queued": self.queue.qsize()}
+
+    async def snapshot(self) -> dict[str, Any]:
+        """Every worker's counts: replayed, matched and mismatched per route with
+        match rates, dropped per reason (queue_full, too_big, timeout), requests
+        not sampled, the latest mismatches with their diffs, and this process's
+        queue and settings."""
+        view = await self.counts.snapshot()
+        return view | {"queued": self.queue.qsize(), "settings": self.settings_view()}
 
     async def _work(self) -> None:
         while True:
@@ -178,33 +202,54 @@ class ShadowRunner:
             async with asyncio.timeout(self.timeout):
                 await self.new(job.scope, receive, send)
         except TimeoutError:
-            self.dropped["timeout"] += 1
+            self.counts.count("dropped", "timeout")
+            self._note(job.route, "dropped")
             return
         except Exception as exc:
             error = f"new app raised {exc!r}"
         if shadow.too_big:
-            self.dropped["too_big"] += 1
+            self.counts.count("dropped", "too_big")
+            self._note(job.route, "dropped")
             return
         # The shadow must never change the client's cookies, even by accident.
         shadow.headers = [(k, v) for k, v in shadow.headers if k.lower() != b"set-cookie"]
-        self.replayed[job.route] += 1
-        differences = [error] if error else compare(job.legacy, shadow)
-        if not differences:
-            self.matched[job.route] += 1
-            return
-        self.mismatched[job.route] += 1
-        self.samples.append(
+        self.counts.count("replayed", job.route)
+        if error:
+            differences: dict[str, Any] = {
+                "differences": [error],
+                "first_difference": None,
+                "diff": "",
+            }
+        else:
+            large = len(job.legacy.body) + len(shadow.body) > 64 * 1024
+            # A diff of large bodies runs in a thread, off the event loop.
+            mismatch = (
+                await asyncio.to_thread(self._compare, job.legacy, shadow)
+                if large
+                else self._compare(job.legacy, shadow)
+            )
+            if mismatch is None:
+                self.counts.count("matched", job.route)
+                self._note(job.route, "match")
+                return
+            differences = mismatch.as_dict()
+        self.counts.count("mismatched", job.route)
+        self._note(job.route, "error" if error else "mismatch")
+        self.counts.add_sample(
             {
                 "route": job.route,
                 "method": job.scope["method"],
                 "path": job.scope["path"],
                 "query": job.scope.get("query_string", b"").decode("latin-1"),
-                "differences": differences,
+                **differences,
                 "legacy": _summary(job.legacy),
                 "new": _summary(shadow),
                 "at": time.time(),
             }
         )
+
+    def _compare(self, legacy: Recorded, new: Recorded) -> Mismatch | None:
+        return compare(legacy, new, self.normalisers, diff_max_chars=self.diff_max_chars)
 
 
 class Shadowed:
@@ -255,87 +300,11 @@ def _summary(answer: Recorded) -> dict[str, Any]:
     }
 
 
-# ---- comparison: pure functions -------------------------------------------
-
-_DATE_PATTERNS = (
-    # ISO 8601 date-times and dates.
-    re.compile(
-        r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
-    ),
-    # HTTP / RFC 2822 dates.
-    re.compile(
-        r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{1,2} "
-        r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} \w+"
-    ),
-)
-_TAG_WITH_CSRF = re.compile(r"<(?:input|meta)\b[^>]*csrf[^>]*>", re.IGNORECASE)
-_BETWEEN_TAGS = re.compile(rb">\s+<")
-_SPACES = re.compile(rb"\s+")
-
-
-def normalise_content_type(value: str) -> str:
-    """``Text/HTML ; charset=UTF-8`` -> ``text/html;charset=utf-8``."""
-    return ";".join(part.strip() for part in value.lower().split(";") if part.strip())
-
-
-def _strip_dates(text: str) -> str:
-    for pattern in _DATE_PATTERNS:
-        text = pattern.sub("<date>", text)
-    return text
-
-
-def _normalise_json(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: "<csrf>" if "csrf" in k.lower() else _normalise_json(v) for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_normalise_json(v) for v in value]
-    if isinstance(value, str):
-        return _strip_dates(value)
-    return value
-
-
-def normalise_body(content_type: str, body: bytes) -> Any:
-    """What is compared: JSON as a structure, text with CSRF tokens, dates and
-    layout whitespace taken out, anything else as bytes."""
-    kind = normalise_content_type(content_type).split(";")[0]
-    if kind == "application/json" or kind.endswith("+json"):
-        try:
-            return _normalise_json(json.loads(body))
-        except ValueError:
-            pass  # not valid JSON after all: compare it as text
-    if kind.startswith("text/") or kind.endswith(("json", "xml", "javascript")):
-        text = body.decode("utf-8", "replace")
-        # The whole carrier tag goes: its token differs on every render.
-        text = _TAG_WITH_CSRF.sub("<csrf>", text)
-        text = _strip_dates(text)
-        raw = _BETWEEN_TAGS.sub(b"><", text.encode())
-        return _SPACES.sub(b" ", raw).strip()
-    return bytes(body)
-
-
-def compare(legacy: Recorded, new: Recorded) -> list[str]:
-    """The differences that matter between two answers (empty when they match)."""
-    differences: list[str] = []
-    if legacy.status != new.status:
-        differences.append(f"status {legacy.status} != {new.status}")
-    legacy_type = normalise_content_type(legacy.header(b"content-type"))
-    new_type = normalise_content_type(new.header(b"content-type"))
-    if legacy_type != new_type:
-        differences.append(f"content-type {legacy_type!r} != {new_type!r}")
-    if 300 <= legacy.status < 400:
-        # A redirect's body is boilerplate; where it points is the answer.
-        if _location(legacy) != _location(new):
-            differences.append(f"location {_location(legacy)!r} != {_location(new)!r}")
-    elif normalise_body(legacy_type, bytes(legacy.body)) != normalise_body(
-        new_type, bytes(new.body)
-    ):
-        differences.append("body")
-    return differences
-
-
-def _location(answer: Recorded) -> str:
-    location = answer.header(b"location")
-    # Absolute or relative, only where it points on this site matters.
-    return re.sub(r"^https?://[^/]+", "", location)
+__all__ = [
+    "Recorded",
+    "ShadowRunner",
+    "Shadowed",
+    "compare",
+    "normalise_body",
+    "normalise_content_type",
+]

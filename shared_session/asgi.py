@@ -20,7 +20,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared_session.cookie import new_session_id
 from shared_session.errors import SessionConfigError, SessionStoreUnavailable
 from shared_session.settings import SessionSettings
-from shared_session.state import READ_ONLY_SCOPE_KEY, SessionCore, SessionState
+from shared_session.state import (
+    PERMANENT_KEY,
+    READ_ONLY_SCOPE_KEY,
+    SessionCore,
+    SessionState,
+)
 from shared_session.store import AsyncStore, async_store
 from shared_session.store.base import SaveOutcome, SavePlan, SaveStatus
 
@@ -41,6 +46,20 @@ class Session(StarletteSession):
     def sid(self) -> str | None:
         """The stored session's id (None until first saved)."""
         return self.state.sid
+
+    @property
+    def permanent(self) -> bool:
+        """Flask's ``session.permanent``, stored under ``_permanent`` as Flask does.
+
+        Set, it decides the cookie on both sides (False: a browser-session
+        cookie). Unset, it reads False as in Flask (Flask-Login's strong
+        session protection relies on that) and ``cookie_persistent`` decides.
+        """
+        return bool(self.get(PERMANENT_KEY, False))
+
+    @permanent.setter
+    def permanent(self, value: bool) -> None:
+        self[PERMANENT_KEY] = bool(value)
 
     def regenerate(self) -> None:
         """Move the data to a new session id when saved (at login)."""

@@ -2,16 +2,23 @@
 
 Each top-level session key is stored as its own Redis hash field, so values
 are encoded one by one. The encoding is Flask's ``flask.json.tag`` (tuples,
-bytes, Markup, UUID and datetimes keep their types) with one addition: a
-datetime tag that keeps microseconds and time zone, registered ahead of
-Flask's HTTP-date tag, which still decodes (cookies taken over from Flask).
+bytes, Markup, UUID and datetimes keep their types) with additions:
+
+- a datetime tag that keeps microseconds and time zone, registered ahead of
+  Flask's HTTP-date tag, which still decodes (cookies taken over from Flask);
+- ``date``, ``time`` and ``Decimal``, which Flask's cookie session accepts but
+  reads back as strings, keep their types here;
+- dataclass instances are stored as dicts of their fields, as Flask's cookie
+  session does (``dataclasses.asdict``); they read back as dicts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Any
 
 from flask.json.tag import JSONTag, TagDateTime, TaggedJSONSerializer
@@ -38,6 +45,54 @@ class TagISODateTime(JSONTag):
         return datetime.fromisoformat(value)
 
 
+class TagDate(JSONTag):
+    """date (not datetime, tagged before this one) as ISO 8601 ``YYYY-MM-DD``."""
+
+    __slots__ = ()
+    key = " da"
+
+    def check(self, value: Any) -> bool:
+        return isinstance(value, date) and not isinstance(value, datetime)
+
+    def to_json(self, value: Any) -> Any:
+        return value.isoformat()
+
+    def to_python(self, value: Any) -> Any:
+        return date.fromisoformat(value)
+
+
+class TagTime(JSONTag):
+    """time of day as ISO 8601, exact to the microsecond, with its UTC offset if any."""
+
+    __slots__ = ()
+    key = " ti"
+
+    def check(self, value: Any) -> bool:
+        return isinstance(value, time)
+
+    def to_json(self, value: Any) -> Any:
+        return value.isoformat()
+
+    def to_python(self, value: Any) -> Any:
+        return time.fromisoformat(value)
+
+
+class TagDecimal(JSONTag):
+    """Decimal as its exact string (``str`` keeps digits, exponent, NaN, -0)."""
+
+    __slots__ = ()
+    key = " de"
+
+    def check(self, value: Any) -> bool:
+        return isinstance(value, Decimal)
+
+    def to_json(self, value: Any) -> Any:
+        return str(value)
+
+    def to_python(self, value: Any) -> Any:
+        return Decimal(value)
+
+
 class SessionSerializer(TaggedJSONSerializer):
     """Tagged JSON without Flask's app context: the same bytes in any process."""
 
@@ -47,9 +102,17 @@ class SessionSerializer(TaggedJSONSerializer):
         super().__init__()
         position = next(i for i, tag in enumerate(self.order) if isinstance(tag, TagDateTime))
         self.register(TagISODateTime, index=position)
+        for tag in (TagDate, TagTime, TagDecimal):
+            self.register(tag)
 
     def dumps(self, value: Any) -> str:
-        return json.dumps(self.tag(value), separators=(",", ":"))
+        return json.dumps(self.tag(value), separators=(",", ":"), default=self._default)
+
+    def _default(self, value: Any) -> Any:
+        # What Flask's JSON provider does with a dataclass; its fields are tagged.
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return self.tag(dataclasses.asdict(value))
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
     def loads(self, value: str | bytes) -> Any:
         return self._untag_scan(json.loads(value))

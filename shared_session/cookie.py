@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 
 from itsdangerous import BadSignature, Signer
 from itsdangerous.encoding import want_bytes
@@ -46,17 +47,27 @@ class _DerivedKeyCache(Signer):
 
 
 class CookieSigner:
-    """Signs session ids with the newest key and verifies with all of them."""
+    """Signs session ids with the newest key and verifies with all of them.
 
-    def __init__(self, keys: list[str], max_cookie_bytes: int = 4096) -> None:
+    Keys are newest last, as Flask's ``[*SECRET_KEY_FALLBACKS, SECRET_KEY]``:
+    a cookie signed with an older key still verifies, and ``read`` says so,
+    so that the caller re-signs it with the newest key.
+    """
+
+    def __init__(self, keys: Sequence[str | bytes], max_cookie_bytes: int = 4096) -> None:
         if not keys or not all(keys):
             raise SessionConfigError(
                 "shared_session needs at least one non-empty secret key: set "
                 "SHARED_SESSION_SECRET_KEYS (JSON list, newest last) or the Flask SECRET_KEY"
             )
-        self._signer = _DerivedKeyCache(
-            keys, salt=SALT, key_derivation="hmac", digest_method=hashlib.sha256
-        )
+        options: dict[str, object] = {
+            "salt": SALT,
+            "key_derivation": "hmac",
+            "digest_method": hashlib.sha256,
+        }
+        self._signer = _DerivedKeyCache(keys[-1], **options)
+        # Older keys only verify; tried only when the newest does not.
+        self._older = _DerivedKeyCache(list(keys[:-1]), **options) if len(keys) > 1 else None
         self.max_cookie_bytes = max_cookie_bytes
 
     def sign(self, sid: str) -> str:
@@ -68,13 +79,28 @@ class CookieSigner:
         Oversized, tampered, truncated, or signed-with-an-unknown-key values
         all give None; the caller starts a fresh session.
         """
+        return self.read(value)[0]
+
+    def read(self, value: str) -> tuple[str | None, bool]:
+        """``(session id or None, signed with an older key)``, as ``unsign``."""
         if not value or len(value) > self.max_cookie_bytes:
-            return None
+            return None, False
+        older = False
         try:
-            sid = self._signer.unsign(value).decode()
+            raw = self._signer.unsign(value)
         except (BadSignature, UnicodeError, ValueError):
-            return None
-        return sid if is_session_id(sid) else None
+            if self._older is None:
+                return None, False
+            try:
+                raw = self._older.unsign(value)
+            except (BadSignature, UnicodeError, ValueError):
+                return None, False
+            older = True
+        try:
+            sid = raw.decode()
+        except UnicodeError:
+            return None, False
+        return (sid, older) if is_session_id(sid) else (None, False)
 
 
 def set_cookie_header(
@@ -94,12 +120,14 @@ def set_cookie_header(
         if max_age == 0:
             parts.append("Expires=Thu, 01 Jan 1970 00:00:00 GMT")
     secure = secure_request if settings.cookie_secure is None else settings.cookie_secure
-    if secure or settings.cookie_samesite == "none":
+    if secure or settings.cookie_samesite == "none" or settings.cookie_partitioned:
         parts.append("Secure")
     if settings.cookie_httponly:
         parts.append("HttpOnly")
     if settings.cookie_samesite:
         parts.append(f"SameSite={settings.cookie_samesite.capitalize()}")
+    if settings.cookie_partitioned:
+        parts.append("Partitioned")
     return "; ".join(parts)
 
 

@@ -15,8 +15,9 @@ from flask import Flask, Request, Response, current_app, request
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
-from shared_session.cookie import new_session_id
+from shared_session.cookie import CookieSigner, new_session_id
 from shared_session.errors import SessionStoreUnavailable
+from shared_session.flask_config import check_flask_config
 from shared_session.settings import SessionSettings
 from shared_session.state import READ_ONLY_SCOPE_KEY, SessionCore, SessionState
 from shared_session.store import SyncStore, sync_store
@@ -89,9 +90,16 @@ class UnavailableSession(FlaskSession):
     regenerate = _fail
 
 
-def _app_keys(app: Flask) -> list[str]:
+def _app_keys(app: Flask) -> list[str | bytes]:
+    """SECRET_KEY_FALLBACKS + SECRET_KEY of ``app``, newest last (str or bytes, as Flask)."""
     fallbacks = app.config.get("SECRET_KEY_FALLBACKS") or []
-    return [str(k) for k in [*fallbacks, app.config.get("SECRET_KEY")] if k]
+    return [k if isinstance(k, (str, bytes)) else str(k) for k in [*fallbacks, app.secret_key] if k]
+
+
+def _current_app_keys() -> list[str | bytes]:
+    # Per request, as Flask does: a SECRET_KEY changed after install signs,
+    # SECRET_KEY_FALLBACKS added later verify.
+    return _app_keys(current_app)
 
 
 class SharedSessionInterface(SessionInterface):
@@ -103,8 +111,13 @@ class SharedSessionInterface(SessionInterface):
         self.settings = settings
         self.store = store
         self.core = core
+        self.config_checked = False
 
     def open_session(self, app: Flask, request: Request) -> FlaskSession:
+        if not self.config_checked:
+            # Again at the first request: config set after install counts too.
+            check_flask_config(app.config, self.settings)
+            self.config_checked = True
         core = self.core
         identity = core.identify(request.cookies)
         read_only = bool(request.environ.get(READ_ONLY_SCOPE_KEY))
@@ -152,6 +165,36 @@ class SharedSessionInterface(SessionInterface):
         ):
             response.headers.add("Set-Cookie", value)
 
+    # Flask's cookie hooks, answered for the shared cookie (for extensions
+    # that ask the interface); SessionSettings decides, on both sides.
+
+    def get_cookie_name(self, app: Flask) -> str:
+        return self.settings.cookie_name
+
+    def get_cookie_domain(self, app: Flask) -> str | None:
+        return self.settings.cookie_domain
+
+    def get_cookie_path(self, app: Flask) -> str:
+        return self.settings.cookie_path
+
+    def get_cookie_httponly(self, app: Flask) -> bool:
+        return self.settings.cookie_httponly
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        s = self.settings
+        if s.cookie_samesite == "none" or s.cookie_partitioned:
+            return True  # required by browsers; set_cookie_header does the same
+        if s.cookie_secure is not None:
+            return s.cookie_secure
+        return bool(request) and request.is_secure
+
+    def get_cookie_samesite(self, app: Flask) -> str | None:
+        samesite = self.settings.cookie_samesite
+        return samesite.capitalize() if samesite else None
+
+    def get_cookie_partitioned(self, app: Flask) -> bool:
+        return self.settings.cookie_partitioned
+
 
 def make_unavailable(response: Response, retry_after: int) -> None:
     """Turn a response that cannot be completed into the 503 page, in place."""
@@ -176,17 +219,33 @@ def install_flask_session(
     """Make ``app`` keep its sessions in the shared store; returns the interface.
 
     Signing keys are ``settings.secret_keys`` or else the app's
-    SECRET_KEY_FALLBACKS + SECRET_KEY. Raises SessionConfigError when there
-    is no key at all. Registers a 503 handler for SessionStoreUnavailable
-    (register your own afterwards to replace the page).
+    SECRET_KEY_FALLBACKS + SECRET_KEY, read on every request as Flask does
+    (a key changed after install takes effect; a cookie signed with a
+    fallback is accepted and re-signed with SECRET_KEY). Legacy Flask cookies
+    are verified with ``settings.flask_secret_keys`` or else the same app keys.
+
+    Raises SessionConfigError when there is no key at all, or when one of
+    Flask's session settings (SESSION_COOKIE_*, APPLICATION_ROOT,
+    PERMANENT_SESSION_LIFETIME, SESSION_REFRESH_EACH_REQUEST) disagrees with
+    ``settings`` (the message names both). Registers a 503 handler for
+    SessionStoreUnavailable (register your own afterwards to replace the page).
     """
     settings = settings or SessionSettings()
-    app_keys = _app_keys(app)
-    keys = settings.keys() or app_keys
-    flask_keys = [k.get_secret_value() for k in settings.flask_secret_keys] or app_keys or keys
-    interface = SharedSessionInterface(
-        settings, store or sync_store(settings), SessionCore(settings, keys, flask_keys)
+    check_flask_config(app.config, settings)
+    configured = settings.keys()
+    configured_flask = [k.get_secret_value() for k in settings.flask_secret_keys]
+
+    def legacy_keys() -> list[str | bytes]:
+        return _current_app_keys() or configured
+
+    if not configured:
+        CookieSigner(_app_keys(app))  # raises SessionConfigError without any key
+    core = SessionCore(
+        settings,
+        configured or _current_app_keys,
+        configured_flask or legacy_keys,
     )
+    interface = SharedSessionInterface(settings, store or sync_store(settings), core)
     app.session_interface = interface
     app.register_error_handler(SessionStoreUnavailable, _unavailable)
     return interface

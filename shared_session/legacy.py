@@ -48,7 +48,7 @@ def _fingerprint(origin: str, raw: str) -> str:
     return hashlib.sha256(f"{origin}\0{raw}".encode()).hexdigest()
 
 
-def flask_serializer(keys: Sequence[str]) -> URLSafeTimedSerializer:
+def flask_serializer(keys: Sequence[str | bytes]) -> URLSafeTimedSerializer:
     """The serializer Flask's SecureCookieSessionInterface uses (keys newest last)."""
     return URLSafeTimedSerializer(
         list(keys),
@@ -58,7 +58,9 @@ def flask_serializer(keys: Sequence[str]) -> URLSafeTimedSerializer:
     )
 
 
-def decode_flask_cookie(raw: str, keys: Sequence[str], max_age: int) -> dict[str, Any] | None:
+def decode_flask_cookie(
+    raw: str, keys: Sequence[str | bytes], max_age: int
+) -> dict[str, Any] | None:
     """The data of a Flask cookie session, or None if it does not verify."""
     if not keys:
         return None
@@ -84,7 +86,7 @@ def decode_starlette_cookie(raw: str, keys: Sequence[str], max_age: int) -> dict
 def read_legacy_session(
     cookies: Mapping[str, str],
     settings: SessionSettings,
-    flask_keys: Sequence[str],
+    flask_keys: Sequence[str | bytes],
 ) -> LegacySession | None:
     """The first legacy session found among the request's cookies, if any.
 

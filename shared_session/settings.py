@@ -42,8 +42,12 @@ class SessionSettings(BaseSettings):
     )
     cookie_httponly: bool = True
     cookie_samesite: Literal["lax", "strict", "none"] | None = "lax"
+    # CHIPS: the cookie is kept per top-level site (an app embedded in an
+    # iframe elsewhere). Implies Secure.
+    cookie_partitioned: bool = False
     # A persistent cookie lives as long as the absolute lifetime; otherwise
-    # the cookie ends with the browser session unless session["_permanent"].
+    # it ends with the browser session. session["_permanent"] (Flask's
+    # session.permanent), when set by either side, decides instead.
     cookie_persistent: bool = True
 
     # Expiry, in seconds: sliding idle timeout and absolute lifetime.

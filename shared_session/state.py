@@ -9,11 +9,11 @@ here means both frameworks behave the same by construction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from shared_session.codec import decode_fields, encode_fields
+from shared_session.codec import USER_PREFIX, decode_fields, encode_fields
 from shared_session.cookie import (
     CookieSigner,
     delete_cookie_header,
@@ -28,6 +28,14 @@ from shared_session.store.base import Mode, SaveOutcome, SavePlan, SaveStatus, S
 log = logging.getLogger("shared_session")
 
 READ_ONLY_SCOPE_KEY = "shared_session.read_only"
+# Flask's SessionMixin.permanent lives under this key; the ASGI side uses it too.
+PERMANENT_KEY = "_permanent"
+_PERMANENT_FIELD = USER_PREFIX + PERMANENT_KEY
+
+# Signing keys, newest last: a list, or a function giving the current list
+# (Flask reads SECRET_KEY and SECRET_KEY_FALLBACKS on every request).
+Keys = Sequence[str | bytes] | Callable[[], Sequence[str | bytes]]
+_SIGNER_CACHE_SIZE = 8
 
 
 @dataclass(slots=True)
@@ -51,26 +59,55 @@ class Identity:
     sid: str | None
     had_cookie: bool
     legacy: LegacySession | None
+    stale_key: bool = False  # sid verified with an older key: re-sign it
 
 
 class SessionCore:
     """The pure logic of one configuration (settings + signing keys)."""
 
-    def __init__(self, settings: SessionSettings, keys: Sequence[str], flask_keys: Sequence[str]):
+    def __init__(self, settings: SessionSettings, keys: Keys, flask_keys: Keys):
+        """Raises SessionConfigError when ``keys`` is an empty list (a function
+        giving no keys raises it when the session is used)."""
         self.settings = settings
-        self.signer = CookieSigner(list(keys), settings.max_cookie_bytes)
-        self.flask_keys = list(flask_keys)
+        self._keys = keys
+        self._flask_keys = flask_keys
+        self._signers: dict[tuple[str | bytes, ...], CookieSigner] = {}
+        # Fixed keys: one signer, made now, so that missing keys fail at start-up.
+        self._fixed = None if callable(keys) else CookieSigner(keys, settings.max_cookie_bytes)
+
+    @property
+    def signer(self) -> CookieSigner:
+        """The signer for the current keys (one per key list, kept)."""
+        if self._fixed is not None:
+            return self._fixed
+        assert callable(self._keys)
+        keys = tuple(self._keys())
+        signer = self._signers.get(keys)
+        if signer is None:
+            if len(self._signers) >= _SIGNER_CACHE_SIZE:
+                self._signers.clear()  # keys changed many times: start over
+            signer = CookieSigner(list(keys), self.settings.max_cookie_bytes)
+            self._signers[keys] = signer
+        return signer
+
+    @property
+    def flask_keys(self) -> list[str | bytes]:
+        """The keys legacy Flask cookies are verified with, newest last."""
+        return list(self._flask_keys() if callable(self._flask_keys) else self._flask_keys)
 
     def identify(self, cookies: Mapping[str, str]) -> Identity:
         """Our signed session id, and any legacy cookie session to take over."""
         raw = cookies.get(self.settings.cookie_name)
-        sid = self.signer.unsign(raw) if raw else None
+        sid, stale_key = self.signer.read(raw) if raw else (None, False)
         if raw and sid is None:
             log.warning(
                 "rejected session cookie: bad signature, format or size (%d bytes)", len(raw)
             )
-        legacy = read_legacy_session(cookies, self.settings, self.flask_keys)
-        return Identity(sid, raw is not None, legacy)
+        legacy = None
+        s = self.settings
+        if s.flask_cookie_name in cookies or s.starlette_cookie_name in cookies:
+            legacy = read_legacy_session(cookies, s, self.flask_keys)
+        return Identity(sid, raw is not None, legacy, stale_key)
 
     def opened(
         self,
@@ -81,7 +118,13 @@ class SessionCore:
         """The session data and state once loading (or takeover) is done."""
         legacy_cookies = [identity.legacy.cookie_name] if identity.legacy else []
         if stored is not None and identity.sid is not None:
-            state = SessionState(identity.sid, stored.fields, True, legacy_cookies=legacy_cookies)
+            state = SessionState(
+                identity.sid,
+                stored.fields,
+                True,
+                send_cookie=identity.stale_key,  # re-signed with the newest key
+                legacy_cookies=legacy_cookies,
+            )
             return decode_fields(stored.fields), state
         if identity.sid is not None:
             log.info("unknown or expired session id: starting a new session")
@@ -163,7 +206,12 @@ class SessionCore:
         sid: str | None = None
         if plan is not None and outcome is not None:
             if outcome.status is SaveStatus.SAVED:
-                if plan.target != state.sid or state.send_cookie:
+                if (
+                    plan.target != state.sid
+                    or state.send_cookie
+                    or _PERMANENT_FIELD in plan.set_fields
+                    or _PERMANENT_FIELD in plan.delete_fields
+                ):
                     sid = plan.target
             elif state.had_cookie or state.send_cookie or plan.source:
                 headers.append(delete_cookie_header(self.settings, secure_request=secure))
@@ -175,7 +223,8 @@ class SessionCore:
             # forged): drop it so the browser stops sending it.
             headers.append(delete_cookie_header(self.settings, secure_request=secure))
         if sid is not None:
-            permanent = self.settings.cookie_persistent or bool(data.get("_permanent"))
+            # session.permanent, set by either side, wins over the default.
+            permanent = bool(data.get(PERMANENT_KEY, self.settings.cookie_persistent))
             max_age = self.settings.absolute_lifetime if permanent else None
             headers.append(
                 set_cookie_header(

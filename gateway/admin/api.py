@@ -2,10 +2,15 @@
 
 ``GET /health`` and ``GET /ready`` answer anyone (probes). Everything else
 needs an admin token (see gateway/admin/auth.py): ``GET /routes``,
-``GET /flags``, ``PUT /flags/{key}`` with ``{"flag": "canary 10"}``,
-``GET /shadow``, ``GET /fallbacks``, ``GET /doctor`` (this worker's findings,
-see gateway/doctor.py). Answers are JSON; client mistakes are
-4xx with an ``error`` message, never a 500.
+``GET /flags``, ``PUT /flags/{key}`` with ``{"flag": "canary 10", "reason":
+"..."}``, ``POST /flips`` (bulk: ``{"targets": [...]}`` and/or ``{"match":
+"notes.*"}``), ``GET /audit?limit=``, ``GET /rollbacks`` (the automatic flips),
+``GET /metrics`` (Prometheus), ``GET /shadow``, ``GET /fallbacks``, ``GET /doctor``
+(this worker's findings, gateway/doctor.py).
+Flips go through the flip service (gateway/flipping.py): audited, and
+answered once every live worker applied them. Answers are JSON; client
+mistakes are 4xx with an ``error`` message, never a 500. ``GET /`` is the
+HTML dashboard (gateway/admin/dashboard.py), with its own sign-in.
 """
 
 from __future__ import annotations
@@ -22,14 +27,24 @@ from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
 from gateway.admin.auth import AdminAuth
-from gateway.flags import FlagError, parse_flag
+from gateway.admin.dashboard import Dashboard
+from gateway.audit import AuditLog, AuditUnavailable
+from gateway.flags import FlagError
 from gateway.flagstore import FlagStore, FlagStoreUnavailable
+from gateway.flipping import FlipService
 from gateway.flips import FlipRefused, FlipRules
+from gateway.metrics import GatewayMetrics
 from gateway.readiness import Readiness
 
 REPLICA = f"{socket.gethostname()}:{os.getpid()}"
 MAX_BODY_BYTES = 64 * 1024
-FLIP_BODY_HINT = 'body must be JSON like {"flag": "canary 10"}'
+FLIP_BODY_HINT = 'body must be JSON like {"flag": "canary 10", "reason": "why (optional)"}'
+BULK_BODY_HINT = (
+    'body must be JSON like {"targets": ["a", "b"], "flag": "new", "reason": "..."} '
+    'or {"match": "notes.*", "flag": "new"} ("*" for every route)'
+)
+DEFAULT_AUDIT_LIMIT = 100
+MAX_AUDIT_LIMIT = 1000
 
 Handler = Callable[[Request], Awaitable[Response]]
 # The running gateway's doctor report for one request (gateway.app builds it).
@@ -72,15 +87,22 @@ class AdminAPI:
         store: FlagStore,
         readiness: Readiness,
         *,
-        shadow_stats: Callable[[], dict[str, Any]] | None = None,
+        flips: FlipService,
+        audit: AuditLog,
+        metrics: GatewayMetrics | None = None,
+        shadow_stats: Callable[[], Awaitable[dict[str, Any]]] | None = None,
         fallback_stats: Callable[[], Mapping[str, int]] | None = None,
         doctor: DoctorReport | None = None,
         probes_only: bool = False,
+        dashboard_session_seconds: int = 1800,
     ) -> None:
         self.auth = auth
         self.rules = rules
         self.store = store
         self.readiness = readiness
+        self.flips = flips
+        self.audit = audit
+        self.metrics = metrics
         self.shadow_stats = shadow_stats
         self.fallback_stats = fallback_stats
         self.doctor_report = doctor
@@ -93,6 +115,10 @@ class AdminAPI:
                 ("/routes", self.list_routes, "GET"),
                 ("/flags", self.list_flags, "GET"),
                 ("/flags/{key}", self.flip, "PUT"),
+                ("/flips", self.flip_bulk, "POST"),
+                ("/audit", self.audit_trail, "GET"),
+                ("/rollbacks", self.rollbacks, "GET"),
+                ("/metrics", self.prometheus, "GET"),
                 ("/shadow", self.shadow, "GET"),
                 ("/fallbacks", self.fallbacks, "GET"),
                 ("/doctor", self.doctor, "GET"),
@@ -101,6 +127,19 @@ class AdminAPI:
                 Route(prefix + path, self._guarded(handler), methods=[method])
                 for path, handler, method in protected
             ]
+            # The HTML dashboard signs in with a token and keeps a session cookie.
+            dashboard = Dashboard(
+                prefix,
+                auth,
+                rules,
+                store,
+                flips,
+                audit,
+                shadow_stats=shadow_stats,
+                metrics=metrics,
+                session_seconds=dashboard_session_seconds,
+            )
+            routes += dashboard.routes()
         self.router = Router(routes=routes, default=self._not_found)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -152,7 +191,7 @@ class AdminAPI:
     async def flip(self, request: Request) -> Response:
         key = request.path_params["key"]
         try:
-            endpoints = self.rules.endpoints_for(key)
+            self.rules.endpoints_for(key)
         except FlipRefused as exc:
             return _error(400, str(exc))
         try:
@@ -161,22 +200,72 @@ class AdminAPI:
             return _error(400, f"{exc}; {FLIP_BODY_HINT}")
         if not isinstance(body, dict) or "flag" not in body:
             return _error(400, FLIP_BODY_HINT)
+        reason = body.get("reason", "")
+        if not isinstance(reason, str):
+            return _error(400, FLIP_BODY_HINT)
+        return await self._flip([key], body["flag"], reason, request)
+
+    async def flip_bulk(self, request: Request) -> Response:
         try:
-            flag = parse_flag(body["flag"])
-        except FlagError as exc:
+            body = await read_json(request)
+        except ValueError as exc:
+            return _error(400, f"{exc}; {BULK_BODY_HINT}")
+        if not isinstance(body, dict) or "flag" not in body:
+            return _error(400, BULK_BODY_HINT)
+        targets, match, reason = body.get("targets", []), body.get("match"), body.get("reason", "")
+        if (
+            not isinstance(targets, list)
+            or not all(isinstance(t, str) for t in targets)
+            or not (match is None or isinstance(match, str))
+            or not isinstance(reason, str)
+            or (not targets and match is None)
+        ):
+            return _error(400, BULK_BODY_HINT)
+        try:
+            keys = self.flips.keys_for(targets, match)
+        except FlipRefused as exc:
             return _error(400, str(exc))
+        return await self._flip(keys, body["flag"], reason, request)
+
+    async def _flip(self, keys: list[str], flag: object, reason: str, request: Request) -> Response:
+        if not isinstance(flag, str):
+            return _error(400, f"a flag must be a string; {FLIP_BODY_HINT}")
         try:
-            table = await self.store.set_flag(key, flag)
+            result = await self.flips.flip_many(
+                keys, flag, actor=request.state.actor, reason=reason, via="api"
+            )
+        except (FlipRefused, FlagError) as exc:
+            return _error(400, str(exc))
         except FlagStoreUnavailable as exc:
             return _error(503, str(exc))
-        missing = self.rules.unimplemented(endpoints) if flag.kind != "legacy" else []
-        warnings = [f"the new app does not implement {', '.join(missing)}"] if missing else []
-        return JSONResponse(
-            {"key": key, "flag": str(flag), "version": table.version, "warnings": warnings}
-        )
+        return JSONResponse(result.as_dict())
+
+    async def audit_trail(self, request: Request) -> Response:
+        raw = request.query_params.get("limit", str(DEFAULT_AUDIT_LIMIT))
+        if not raw.isdigit() or not 0 < int(raw) <= MAX_AUDIT_LIMIT:
+            return _error(400, f"limit must be a whole number from 1 to {MAX_AUDIT_LIMIT}")
+        try:
+            entries = await self.audit.recent(int(raw))
+        except AuditUnavailable as exc:
+            return _error(503, str(exc))
+        return JSONResponse({"entries": [e.as_dict() for e in entries]})
+
+    async def rollbacks(self, request: Request) -> Response:
+        try:
+            entries = await self.audit.recent(MAX_AUDIT_LIMIT)
+        except AuditUnavailable as exc:
+            return _error(503, str(exc))
+        return JSONResponse({"entries": [e.as_dict() for e in entries if e.via == "auto"]})
+
+    async def prometheus(self, request: Request) -> Response:
+        if self.metrics is None:
+            return _error(404, "metrics are switched off (GATEWAY_METRICS_ENABLED=false)")
+        body, content_type = self.metrics.render()
+        return Response(body, media_type=content_type)
 
     async def shadow(self, request: Request) -> Response:
-        return JSONResponse({"shadow": self.shadow_stats() if self.shadow_stats else None})
+        stats = await self.shadow_stats() if self.shadow_stats else None
+        return JSONResponse({"shadow": stats, "replica": REPLICA})
 
     async def fallbacks(self, request: Request) -> Response:
         by_route = dict(self.fallback_stats()) if self.fallback_stats else {}

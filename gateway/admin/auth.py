@@ -9,8 +9,10 @@ straight to the gateway (development).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -85,6 +87,7 @@ class AdminAuth:
     def __init__(self, tokens: tuple[AdminToken, ...], open_on_loopback: bool = False) -> None:
         self.tokens = tokens
         self.open_on_loopback = open_on_loopback
+        self._process_key = os.urandom(32)
 
     @classmethod
     def from_settings(cls, settings: GatewaySettings) -> AdminAuth:
@@ -102,7 +105,11 @@ class AdminAuth:
         """Who is asking, or why they may not."""
         if self.tokens:
             return self._check_token(connection.headers.get("authorization", ""))
-        if self.open_on_loopback:
+        return self.check_open(connection)
+
+    def check_open(self, connection: HTTPConnection) -> Verdict:
+        """Without tokens: the open actor for a direct loopback client in open mode."""
+        if self.open_on_loopback and not self.tokens:
             client = connection.client.host if connection.client else None
             forwarded = "forwarded" in connection.headers or "x-forwarded-for" in connection.headers
             # A request relayed by a proxy on this host looks like loopback: refuse it.
@@ -115,12 +122,27 @@ class AdminAuth:
 
     def _check_token(self, header: str) -> Verdict:
         scheme, _, value = header.partition(" ")
-        given = value.strip().encode("utf-8", "replace") if scheme.lower() == "bearer" else b""
-        actor: str | None = None
-        # Every token is compared, whatever matched: the time taken says nothing.
-        for token in self.tokens:
-            if hmac.compare_digest(given, token.secret) and actor is None:
-                actor = token.name
+        actor = self.actor_for(value.strip()) if scheme.lower() == "bearer" else None
         if actor is None:
             return Verdict(None, 401, "admin token required: send 'Authorization: Bearer <token>'")
         return Verdict(actor)
+
+    def actor_for(self, token: str) -> str | None:
+        """The name of the configured token equal to ``token``, or None."""
+        given = token.encode("utf-8", "replace")
+        actor: str | None = None
+        # Every token is compared, whatever matched: the time taken says nothing.
+        for known in self.tokens:
+            if hmac.compare_digest(given, known.secret) and actor is None:
+                actor = known.name
+        return actor if given else None
+
+    def session_key(self) -> bytes:
+        """A key for the dashboard's session cookies, derived from the configured
+        tokens: the same in every worker and replica with the same tokens, and
+        changing any token signs every dashboard session out. Without tokens
+        (open or closed admin), a random key of this process."""
+        if not self.tokens:
+            return self._process_key
+        material = b"\0".join(t.name.encode() + b"=" + t.secret for t in self.tokens)
+        return hmac.new(b"gateway-dashboard-session", material, hashlib.sha256).digest()

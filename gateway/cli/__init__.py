@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from gateway.cli import doctor, flags, override  # noqa: F401  (registers the commands)
+from gateway.cli import audit, doctor, flags, override, shadow  # noqa: F401  (registers the commands)
 from gateway.cli.common import app
 
 

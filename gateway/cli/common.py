@@ -9,6 +9,7 @@ configured apps, flags read from or written to Redis directly.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, NoReturn
 
 import httpx
@@ -16,6 +17,7 @@ import redis
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from gateway.flags import FlagTable, Groups, parse_flag
 from gateway.flagstore.redis import read_sync
@@ -37,14 +39,22 @@ UrlOption = Annotated[
 TokenOption = Annotated[
     str | None, typer.Option("--token", help="Admin token (default: GATEWAY_ADMIN_TOKEN)")
 ]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document instead of text (for scripts)")
+]
 
 
 class CliError(Exception):
     """Something the user can fix; printed without a traceback."""
 
 
-def fail(message: str) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+def fail(message: str, as_json: bool = False) -> NoReturn:
+    """Say what went wrong and exit 1: on stderr, or as ``{"error": ...}`` on stdout
+    with ``--json`` (a script then always gets one JSON document)."""
+    if as_json:
+        typer.echo(json.dumps({"error": message}))
+    else:
+        err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.flags import FlagTable, parse_flag
-from gateway.flagstore.base import FlagStore, FlagStoreUnavailable
+from gateway.flagstore.base import FlagChange, FlagStore, FlagStoreUnavailable
 from gateway.flagstore.memory import MemoryFlagStore
 from gateway.flagstore.redis import RedisFlagStore
 from gateway.settings import GatewaySettings
@@ -30,6 +30,7 @@ def build_flag_store(settings: GatewaySettings) -> FlagStore:
 
 
 __all__ = [
+    "FlagChange",
     "FlagStore",
     "FlagStoreUnavailable",
     "FlagTable",

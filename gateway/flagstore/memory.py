@@ -17,4 +17,5 @@ class MemoryFlagStore(FlagStore):
     async def set_flag(self, key: str, flag: Flag) -> FlagTable:
         flags = {**self.table.flags, key: flag}
         self.table = FlagTable(self.table.version + 1, flags, self.table.default, "memory")
+        self._changed(self.table)
         return self.table

@@ -23,7 +23,7 @@ import redis
 import redis.asyncio as aredis
 
 from gateway.flags import LEGACY, Flag, FlagTable
-from gateway.flagstore.base import FlagStore, FlagStoreUnavailable
+from gateway.flagstore.base import FlagChange, FlagStore, FlagStoreUnavailable
 from gateway.flagstore.cache import read_cache, write_cache
 
 log = logging.getLogger("gateway.flagstore")
@@ -33,11 +33,13 @@ READ_SCRIPT = """
 return {redis.call('GET', KEYS[2]), redis.call('HGETALL', KEYS[1])}
 """
 # KEYS: hash, version. ARGV: key, flag text, channel.
+# Returns {version, [k1, v1, ...], previous text of key or false}.
 FLIP_SCRIPT = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local v = redis.call('INCR', KEYS[2])
 redis.call('PUBLISH', ARGV[3], v)
-return {tostring(v), redis.call('HGETALL', KEYS[1])}
+return {tostring(v), redis.call('HGETALL', KEYS[1]), old}
 """
 # KEYS: hash, version. ARGV: version, k1, v1, ... Seeds only an empty Redis.
 SEED_SCRIPT = """
@@ -52,7 +54,7 @@ REDIS_ERRORS = (redis.RedisError, OSError, asyncio.TimeoutError)
 
 
 def _decode(reply: Any) -> tuple[int | None, dict[str, str]]:
-    raw_version, pairs = reply
+    raw_version, pairs = reply[0], reply[1]
     version = int(raw_version) if raw_version is not None else None
     texts: dict[str, str] = {}
     for i in range(0, len(pairs), 2):
@@ -74,6 +76,10 @@ def flip_sync(client: redis.Redis, flag_key: str, channel: str, key: str, flag: 
 def read_sync(client: redis.Redis, flag_key: str) -> tuple[int | None, dict[str, str]]:
     """The stored version and flag texts, from a synchronous client (the CLI)."""
     return _decode(client.eval(READ_SCRIPT, 2, flag_key, f"{flag_key}:version"))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class RedisFlagStore(FlagStore):
@@ -180,6 +186,7 @@ class RedisFlagStore(FlagStore):
             log.warning("flag %r in Redis ignored (served as default): %s", key, error)
         self.table = table
         log.info("serving flags version %d", version)
+        self._changed(table)
         if self.cache_path is not None:
             await asyncio.to_thread(write_cache, self.cache_path, table)
 
@@ -241,6 +248,9 @@ class RedisFlagStore(FlagStore):
 
     # --- writing ------------------------------------------------------
     async def set_flag(self, key: str, flag: Flag) -> FlagTable:
+        return (await self.change_flag(key, flag)).table
+
+    async def change_flag(self, key: str, flag: Flag) -> FlagChange:
         async with self._lock:
             try:
                 reply = await self._client.eval(
@@ -254,8 +264,10 @@ class RedisFlagStore(FlagStore):
             self._mark_up()
             version, texts = _decode(reply)
             assert version is not None
+            previous = reply[2] if len(reply) > 2 and reply[2] else None
             await self._apply(version, texts)
-            return self.table
+            old = _text(previous) if previous is not None else str(self.default)
+            return FlagChange(old, self.table)
 
     def status(self) -> dict[str, Any]:
         return {

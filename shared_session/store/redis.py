@@ -19,6 +19,7 @@ from redis.retry import Retry
 
 from shared_session.codec import CREATED_FIELD, USER_PREFIX, VERSION_FIELD
 from shared_session.errors import SessionStoreUnavailable
+from shared_session.events import store_error
 from shared_session.settings import SessionSettings
 from shared_session.store import scripts
 from shared_session.store.base import SaveOutcome, SavePlan, SaveStatus, StoredSession, Timing
@@ -133,28 +134,31 @@ class RedisStore(_Keys):
         self._save = self.client.register_script(scripts.SAVE)
         self._takeover = self.client.register_script(scripts.TAKEOVER)
 
-    def _call(self, fn: Callable[[], T]) -> T:
+    def _call(self, operation: str, fn: Callable[[], T]) -> T:
         try:
             return fn()
         except redis.RedisError as exc:
+            store_error("flask", operation)
             raise SessionStoreUnavailable(f"session store unavailable: {exc}") from exc
 
     def load(self, sid: str) -> StoredSession | None:
         t = self.timing
         reply = self._call(
+            "load",
             lambda: self._load(
                 keys=[self.session(sid)],
                 args=[_now_ms(), t.idle_ms, t.absolute_ms, t.refresh_slack_ms],
-            )
+            ),
         )
         return parse_hash(reply)
 
     def save(self, plan: SavePlan) -> SaveOutcome:
         source = self.session(plan.source or plan.target)
         reply = self._call(
+            "save",
             lambda: self._save(
                 keys=[source, self.session(plan.target)], args=save_args(plan, self.timing)
-            )
+            ),
         )
         return SaveOutcome(SaveStatus(int(reply[0])), int(reply[1]))
 
@@ -163,12 +167,13 @@ class RedisStore(_Keys):
     ) -> tuple[str, dict[str, bytes]] | None:
         args = takeover_args(self.prefix, sid, fields, self.timing, marker_ttl)
         reply = self._call(
-            lambda: self._takeover(keys=[self.marker(fingerprint), self.session(sid)], args=args)
+            "takeover",
+            lambda: self._takeover(keys=[self.marker(fingerprint), self.session(sid)], args=args),
         )
         return parse_takeover(reply, fields)
 
     def delete(self, sid: str) -> None:
-        self._call(lambda: self.client.delete(self.session(sid)))
+        self._call("delete", lambda: self.client.delete(self.session(sid)))
 
 
 class AsyncRedisStore(_Keys):
@@ -197,22 +202,24 @@ class AsyncRedisStore(_Keys):
             )
         return bound
 
-    async def _call(self, make: Callable[[], Awaitable[T]]) -> T:
+    async def _call(self, operation: str, make: Callable[[], Awaitable[T]]) -> T:
         try:
             # Bounds the whole call (connect + retry + read), not each phase.
             async with asyncio.timeout(self._timeout * 2):
                 return await make()
         except (redis.RedisError, TimeoutError) as exc:
+            store_error("asgi", operation)
             raise SessionStoreUnavailable(f"session store unavailable: {exc!r}") from exc
 
     async def load(self, sid: str) -> StoredSession | None:
         script = self._client().load
         t = self.timing
         reply = await self._call(
+            "load",
             lambda: script(
                 keys=[self.session(sid)],
                 args=[_now_ms(), t.idle_ms, t.absolute_ms, t.refresh_slack_ms],
-            )
+            ),
         )
         return parse_hash(reply)
 
@@ -220,9 +227,10 @@ class AsyncRedisStore(_Keys):
         script = self._client().save
         source = self.session(plan.source or plan.target)
         reply = await self._call(
+            "save",
             lambda: script(
                 keys=[source, self.session(plan.target)], args=save_args(plan, self.timing)
-            )
+            ),
         )
         return SaveOutcome(SaveStatus(int(reply[0])), int(reply[1]))
 
@@ -232,13 +240,14 @@ class AsyncRedisStore(_Keys):
         script = self._client().takeover
         args = takeover_args(self.prefix, sid, fields, self.timing, marker_ttl)
         reply = await self._call(
-            lambda: script(keys=[self.marker(fingerprint), self.session(sid)], args=args)
+            "takeover",
+            lambda: script(keys=[self.marker(fingerprint), self.session(sid)], args=args),
         )
         return parse_takeover(reply, fields)
 
     async def delete(self, sid: str) -> None:
         client = self._client().client
-        await self._call(lambda: client.delete(self.session(sid)))
+        await self._call("delete", lambda: client.delete(self.session(sid)))
 
     async def aclose(self) -> None:
         """Close the running loop's connections (clients of other loops are
