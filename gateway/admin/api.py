@@ -4,7 +4,7 @@
 needs an admin token (see gateway/admin/auth.py): ``GET /routes``,
 ``GET /flags``, ``PUT /flags/{key}`` with ``{"flag": "canary 10", "reason":
 "..."}``, ``POST /flips`` (bulk: ``{"targets": [...]}`` and/or ``{"match":
-"notes.*"}``), ``GET /audit?limit=``, ``GET /rollbacks`` (the automatic flips),
+"webapp.*"}``), ``GET /audit?limit=``, ``GET /rollbacks`` (the automatic flips),
 ``GET /metrics`` (Prometheus), ``GET /shadow``, ``GET /fallbacks``, ``GET /doctor``
 (this worker's findings, gateway/doctor.py).
 Flips go through the flip service (gateway/flipping.py): audited, and

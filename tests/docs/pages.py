@@ -109,6 +109,12 @@ def shell_commands(text: str, lang: str = "sh") -> list[Command]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         words = shlex.split(line, comments=True)
+        # A pipeline or a list: the first command is ours; filters after it (jq,
+        # grep) are the reader's.
+        for i, word in enumerate(words):
+            if word in ("|", "&&", "||", ";"):
+                words = words[:i]
+                break
         background = bool(words) and words[-1] == "&"
         if background:
             words = words[:-1]

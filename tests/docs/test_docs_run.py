@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import fnmatch
 import functools
 import importlib
 import json
@@ -210,15 +211,19 @@ def check_migrate_gateway(words: list[str], where: str) -> None:
     command = words[1]
     output = help_text(str(BIN / "migrate-gateway"), command, "--help")
     check_options_in_help(words[2:], output, where)
-    valued = ("--url", "--token")
+    valued = ("--url", "--token", "--reason", "--limit", "--diffs")
     positional = [
         w
         for i, w in enumerate(words[2:], 2)
         if not w.startswith("-") and words[i - 1] not in valued
     ]
-    if command == "flip" and len(positional) >= 2:
-        route, flag = positional[:2]
-        check_flag_keys([route], {}, where)
+    if command == "flip" and positional:
+        *targets, flag = positional
+        for target in targets:
+            if "*" in target:  # a pattern: it must match some route
+                assert fnmatch.filter(reference_endpoints(), target), f"{where}: {target}?"
+            else:
+                check_flag_keys([target], {}, where)
         if not is_placeholder(flag):
             parse_flag(flag)
     url = option_value(words, "--url")
@@ -516,10 +521,13 @@ def test_every_documented_request_is_answered_by_the_reference_gateway(tmp_path:
 # -- settings named in the prose ------------------------------------------------------
 
 
-PREFIXED = re.compile(r"(?<![A-Za-z0-9_])(?:GATEWAY|SHARED_SESSION)_[A-Z][A-Z0-9_]*")
+# A name ending in "_" is a family (`SESSION_COOKIE_*`), not a setting.
+PREFIXED = re.compile(r"(?<![A-Za-z0-9_])(?:GATEWAY|SHARED_SESSION)_[A-Z][A-Z0-9_]*(?<!_)")
 # Config keys of the extensions flask_compat bridges (Flask-Login), not Flask's own.
 EXTENSION_CONFIG = {"SESSION_PROTECTION"}
-FLASK_SESSION_CONFIG = re.compile(r"(?<![A-Za-z0-9_])(?:PERMANENT_)?SESSION_[A-Z][A-Z0-9_]*")
+FLASK_SESSION_CONFIG = re.compile(
+    r"(?<![A-Za-z0-9_])(?:PERMANENT_)?SESSION_[A-Z][A-Z0-9_]*(?![A-Z0-9_]*[*])(?<!_)"
+)
 
 
 @pytest.mark.parametrize("page", pages(), ids=[p.name for p in pages()])
