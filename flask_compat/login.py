@@ -26,10 +26,11 @@ import inspect
 from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime, timedelta
 from hashlib import sha512
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import flask
+from fastapi import Depends
 from flask import Flask
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -151,8 +152,23 @@ class FlaskLogin:
         return self.flask_app.login_manager  # type: ignore[attr-defined]
 
     def install(self, fastapi_app: Starlette) -> None:
-        """Answer ``LoginRedirect`` on ``fastapi_app`` with a plain 302 (no JSON body)."""
+        """Answer ``LoginRedirect`` on ``fastapi_app`` with a plain 302 (no JSON body), and
+        record this bridge on the app for the module-level dependencies (``CurrentUser``,
+        ``login_required``) that converted views use."""
         fastapi_app.add_exception_handler(LoginRedirect, _redirect)
+        fastapi_app.state.flask_compat_login = self
+
+    @classmethod
+    def of(cls, fastapi_app: Any) -> FlaskLogin:
+        """The bridge installed on ``fastapi_app``; raises ``LoginNotConfigured`` if none."""
+        state = getattr(fastapi_app, "state", None)
+        found = getattr(state, "flask_compat_login", None)
+        if not isinstance(found, FlaskLogin):
+            raise LoginNotConfigured(
+                "no Flask-Login bridge on this FastAPI app: call "
+                "FlaskLogin(flask_app).install(fastapi_app) and register a user_loader"
+            )
+        return found
 
     def user_loader(self, loader: UserLoader) -> UserLoader:
         """Register the FastAPI side's loader: ``user_id -> user or None`` (sync or async).
@@ -367,6 +383,30 @@ class FlaskLogin:
         return urlunsplit(parsed._replace(netloc=netloc, query=urlencode(query, doseq=True)))
 
 
+async def current_user_or_anonymous(request: Request) -> Any:
+    """Dependency: Flask-Login's ``current_user`` as Flask views see it: the logged-in
+    user, or the LoginManager's anonymous user (``is_authenticated`` False) instead of
+    None. Uses the bridge installed on ``request.app``; raises ``LoginNotConfigured``."""
+    login = FlaskLogin.of(request.app)
+    user = await login.current_user(request)
+    return user if user is not None else login.manager.anonymous_user()
+
+
+async def login_required(request: Request) -> Any:
+    """Dependency: ``FlaskLogin.login_required`` of the bridge installed on ``request.app``
+    (what Flask-Login's ``@login_required`` becomes: ``dependencies=[Depends(login_required)]``)."""
+    return await FlaskLogin.of(request.app).login_required(request)
+
+
+async def fresh_login_required(request: Request) -> Any:
+    """Dependency: ``FlaskLogin.fresh_login_required`` of the installed bridge."""
+    return await FlaskLogin.of(request.app).fresh_login_required(request)
+
+
+# `def view(current_user: CurrentUser)`: the Flask view's `current_user`, as a parameter.
+CurrentUser = Annotated[Any, Depends(current_user_or_anonymous)]
+
+
 async def _redirect(request: Request, error: Exception) -> Response:
     assert isinstance(error, LoginRedirect)
     return RedirectResponse(error.location, 302)
@@ -420,12 +460,16 @@ def _delete_forgotten_cookie(response: flask.Response) -> flask.Response:
 
 
 __all__ = [
+    "CurrentUser",
     "FlaskLogin",
     "LoginNotConfigured",
     "LoginRedirect",
     "bridge_flask_login",
+    "current_user_or_anonymous",
     "decode_remember_cookie",
     "encode_remember_cookie",
+    "fresh_login_required",
+    "login_required",
     "make_next_param",
     "request_identifier",
     "session_identifier",

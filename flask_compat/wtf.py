@@ -136,6 +136,16 @@ class FlaskCSRF:
         if not hmac.compare_digest(expected, token):
             raise CSRFError("The CSRF tokens do not match.")
 
+    async def form(self, request: Request, form_class: type, /, **kwargs: Any) -> Any:
+        """A Flask-WTF form class (a ``FlaskForm`` subclass) built for this FastAPI request:
+        same fields, validators and HTML, data from the body on POST/PUT/PATCH/DELETE,
+        a ``csrf_token`` field with this request's token, checked by ``validate()``.
+        ``kwargs`` go to the form (``obj=``, ``data=``, ``prefix=``). See flask_compat/forms.py.
+        """
+        from flask_compat.forms import build_form
+
+        return await build_form(self, request, form_class, **kwargs)
+
     async def protect(self, request: Request) -> None:
         """Dependency: Flask-WTF's ``CSRFProtect.protect()`` for this route.
 
@@ -173,6 +183,25 @@ class FlaskCSRF:
             if value:
                 return value
         return None
+
+
+async def csrf_protect(request: Request) -> None:
+    """Dependency: ``FlaskCSRF.protect`` for the Flask app the kit installed on
+    ``request.app`` reads (what Flask-WTF's ``CSRFProtect`` does for every Flask view).
+    Raises ``CSRFError`` (400), ``NotInstalled`` without ``FlaskCompat.install()``."""
+    await FlaskCSRF(_installed_flask_app(request)).protect(request)
+
+
+async def flask_form(request: Request, form_class: type, /, **kwargs: Any) -> Any:
+    """``FlaskCSRF.form`` for the Flask app the kit installed on ``request.app`` reads:
+    what ``PostForm()`` becomes in a converted view (``await flask_form(request, PostForm)``)."""
+    return await FlaskCSRF(_installed_flask_app(request)).form(request, form_class, **kwargs)
+
+
+def _installed_flask_app(request: Request) -> Flask:
+    from flask_compat.compat import FlaskCompat
+
+    return FlaskCompat.of(request.app).flask_app
 
 
 def _same_origin(current_uri: str, compare_uri: str) -> bool:

@@ -16,6 +16,7 @@ import logging
 from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from werkzeug.routing import Map
 
 from gateway.admin.api import AdminAPI, DoctorReport
 from gateway.admin.auth import AdminAuth, AdminTokenError
@@ -40,6 +41,7 @@ from gateway.override import Override
 from gateway.processes import server_worker_count
 from gateway.readiness import Readiness
 from gateway.request_ids import RequestIds, is_sane
+from gateway.routefile import RouteFileError, read_routes_file
 from gateway.routes import RouteTable, app_routes
 from gateway.settings import GatewaySettings, parse_host_port
 from gateway.shadow import Shadowed, ShadowRunner
@@ -385,7 +387,9 @@ def create_gateway(
     """Build the gateway from settings (read from the environment when None).
 
     The apps are loaded from ``settings.legacy_app`` (or ``legacy_url_map``)
-    and ``settings.new_app`` unless given; backends come from
+    and ``settings.new_app`` unless given, each from its source root when one
+    is set; in upstream mode ``legacy_routes_file`` gives the legacy routes
+    without importing anything; backends come from
     ``gateway.backends`` unless given (tests pass small ASGI apps). Raises
     GatewayConfigError when an app is not configured, when groups or flags name
     unknown routes, when admin tokens are malformed, or when flags would be kept
@@ -393,10 +397,16 @@ def create_gateway(
     loaded; FlagError for a malformed configured flag.
     """
     settings = settings or GatewaySettings()
+    legacy_map: Map | None = None
     if legacy_app is None:
         source = settings.legacy_app or settings.legacy_url_map
-        if source:
-            legacy_app = load_flask_app(source)
+        if settings.legacy_routes_file:
+            try:
+                legacy_map = read_routes_file(settings.legacy_routes_file)
+            except RouteFileError as exc:
+                raise GatewayConfigError(str(exc)) from exc
+        elif source:
+            legacy_app = load_flask_app(source, settings.legacy_source_root)
         elif legacy_backend is None and not settings.legacy_upstream:
             raise GatewayConfigError(
                 "no legacy app: set GATEWAY_LEGACY_APP to your Flask app's import string "
@@ -408,12 +418,13 @@ def create_gateway(
                 "no new app: set GATEWAY_NEW_APP to your FastAPI app's import string "
                 "(e.g. 'yourapp_fastapi:app' or 'yourapp_fastapi:create_app()')"
             )
-        new_app = load_asgi_app(settings.new_app)
+        new_app = load_asgi_app(settings.new_app, settings.new_source_root)
 
-    legacy_map = getattr(legacy_app, "url_map", None)
+    legacy_map = legacy_map or getattr(legacy_app, "url_map", None)
     if legacy_map is None:
         log.warning(
-            "no legacy url_map (set legacy_url_map): every path but new-only ones is legacy"
+            "no legacy url_map (set legacy_routes_file or legacy_url_map): every path but "
+            "new-only ones is legacy"
         )
     try:
         groups = Groups.from_settings(settings.groups)

@@ -8,21 +8,32 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from pathlib import Path
 from typing import Any
 
 from werkzeug.routing import Map
+
+from gateway.sourceroots import SourceRootError, load_from_root
 
 
 class AppLoadError(Exception):
     """An import string that does not lead to a usable app; the message says why."""
 
 
-def load_object(import_string: str) -> Any:
+def load_object(import_string: str, source_root: Path | str | None = None) -> Any:
     """Import and return what ``import_string`` names, calling it if it ends in ``()``.
 
-    Raises AppLoadError when the string is malformed, the module cannot be
-    imported, the attribute is missing or the factory raises.
+    With ``source_root``, the import starts from that directory and the
+    modules it owns are kept apart from other apps' (gateway/sourceroots.py).
+    Raises AppLoadError when the string is malformed, the root is not a
+    directory, the module cannot be imported, the attribute is missing or the
+    factory raises.
     """
+    if source_root is not None:
+        try:
+            return load_from_root(source_root, lambda: load_object(import_string))
+        except SourceRootError as exc:
+            raise AppLoadError(str(exc)) from exc
     module_name, sep, attr_path = import_string.strip().partition(":")
     call = attr_path.endswith("()")
     if call:
@@ -68,12 +79,12 @@ def is_wsgi_flask_app(obj: object) -> bool:
     return isinstance(getattr(obj, "url_map", None), Map) and callable(obj)
 
 
-def load_flask_app(import_string: str) -> Any:
+def load_flask_app(import_string: str, source_root: Path | str | None = None) -> Any:
     """Load the legacy app: a Flask app (a WSGI callable with a Werkzeug ``url_map``).
 
     Raises AppLoadError if loading fails or the object is not such an app.
     """
-    app = load_object(import_string)
+    app = load_object(import_string, source_root)
     if not is_wsgi_flask_app(app):
         raise AppLoadError(
             f"{import_string!r} gave {type(app).__name__}, not a Flask app "
@@ -83,13 +94,13 @@ def load_flask_app(import_string: str) -> Any:
     return app
 
 
-def load_asgi_app(import_string: str) -> Any:
+def load_asgi_app(import_string: str, source_root: Path | str | None = None) -> Any:
     """Load the new app: an ASGI callable, usually FastAPI or Starlette.
 
     Raises AppLoadError if loading fails, the object is a Flask/WSGI app, or it
     is not callable with (scope, receive, send).
     """
-    app = load_object(import_string)
+    app = load_object(import_string, source_root)
     if is_wsgi_flask_app(app):
         raise AppLoadError(f"{import_string!r} is a Flask (WSGI) app; the new app must be ASGI")
     if not callable(app):

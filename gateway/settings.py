@@ -36,6 +36,13 @@ class GatewaySettings(BaseSettings):
     # With legacy_upstream, the legacy routes still come from a url_map: the
     # import string of the same Flask app (loaded only to read its routes).
     legacy_url_map: str | None = None
+    # With legacy_upstream, or instead of legacy_url_map: the route table written by
+    # `migrate-gateway export-routes` where the legacy app lives; nothing is imported.
+    legacy_routes_file: Path | None = None
+    # Import each app from its own directory, its top-level modules (auth, config...)
+    # kept apart from the other app's (gateway/sourceroots.py).
+    legacy_source_root: Path | None = None
+    new_source_root: Path | None = None
     # Run the new app's lifespan (startup/shutdown) with the gateway's; a
     # failure stops the gateway. Off only for apps without lifespan support.
     new_app_lifespan: bool = True
@@ -153,6 +160,11 @@ class GatewaySettings(BaseSettings):
     def _one_legacy_source(self) -> GatewaySettings:
         if self.legacy_upstream:
             self.legacy_app = None
+        if self.legacy_routes_file and (self.legacy_app or self.legacy_url_map):
+            raise ValueError(
+                "legacy_routes_file replaces legacy_url_map in upstream mode; with an "
+                "in-process legacy_app the routes come from the app: set only one"
+            )
         return self
 
     @property

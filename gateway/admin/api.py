@@ -5,8 +5,9 @@ needs an admin token (see gateway/admin/auth.py): ``GET /routes``,
 ``GET /flags``, ``PUT /flags/{key}`` with ``{"flag": "canary 10", "reason":
 "..."}``, ``POST /flips`` (bulk: ``{"targets": [...]}`` and/or ``{"match":
 "webapp.*"}``), ``GET /audit?limit=``, ``GET /rollbacks`` (the automatic flips),
-``GET /metrics`` (Prometheus), ``GET /shadow``, ``GET /fallbacks``, ``GET /doctor``
-(this worker's findings, gateway/doctor.py).
+``GET /metrics`` (Prometheus), ``GET /shadow``, ``GET /fallbacks``,
+``GET /status`` (parity and progress, gateway/parity.py),
+``GET /doctor`` (this worker's findings, gateway/doctor.py).
 Flips go through the flip service (gateway/flipping.py): audited, and
 answered once every live worker applied them. Answers are JSON; client
 mistakes are 4xx with an ``error`` message, never a 500. ``GET /`` is the
@@ -34,6 +35,7 @@ from gateway.flagstore import FlagStore, FlagStoreUnavailable
 from gateway.flipping import FlipService
 from gateway.flips import FlipRefused, FlipRules
 from gateway.metrics import GatewayMetrics
+from gateway.parity import build_report
 from gateway.readiness import Readiness
 
 REPLICA = f"{socket.gethostname()}:{os.getpid()}"
@@ -121,6 +123,7 @@ class AdminAPI:
                 ("/metrics", self.prometheus, "GET"),
                 ("/shadow", self.shadow, "GET"),
                 ("/fallbacks", self.fallbacks, "GET"),
+                ("/status", self.status, "GET"),
                 ("/doctor", self.doctor, "GET"),
             ]
             routes += [
@@ -266,6 +269,14 @@ class AdminAPI:
     async def shadow(self, request: Request) -> Response:
         stats = await self.shadow_stats() if self.shadow_stats else None
         return JSONResponse({"shadow": stats, "replica": REPLICA})
+
+    async def status(self, request: Request) -> Response:
+        stats = await self.shadow_stats() if self.shadow_stats else None
+        table = self.rules.routes
+        report = build_report(
+            table.legacy_rules, table.new_routes, self.store.table, self.rules.groups, stats
+        )
+        return JSONResponse(report.as_dict())
 
     async def fallbacks(self, request: Request) -> Response:
         by_route = dict(self.fallback_stats()) if self.fallback_stats else {}

@@ -9,7 +9,16 @@ from __future__ import annotations
 import os
 import sys
 
-from gateway.cli import audit, doctor, flags, override, shadow  # noqa: F401  (registers the commands)
+from gateway.cli import (  # noqa: F401  (registers the commands)
+    audit,
+    doctor,
+    flags,
+    override,
+    routefile,
+    scaffold,
+    shadow,
+    status,
+)
 from gateway.cli.common import app
 
 

@@ -23,6 +23,7 @@ from gateway.flags import FlagTable, Groups, parse_flag
 from gateway.flagstore.redis import read_sync
 from gateway.flips import FlipRules
 from gateway.loading import AppLoadError, load_asgi_app, load_flask_app
+from gateway.routefile import RouteFileError, read_routes_file
 from gateway.routes import RouteTable, app_routes
 from gateway.settings import GatewaySettings
 
@@ -88,21 +89,22 @@ def admin_request(
 
 def local_rules(settings: GatewaySettings) -> FlipRules:
     """Build the route table from the configured apps, as the gateway would."""
-    if not settings.new_app or not (settings.legacy_app or settings.legacy_url_map):
+    source = settings.legacy_app or settings.legacy_url_map
+    if not settings.new_app or not (source or settings.legacy_routes_file):
         raise CliError(
             "no apps configured: pass --url to ask a running gateway, or set GATEWAY_LEGACY_APP "
-            "(or GATEWAY_LEGACY_URL_MAP) and GATEWAY_NEW_APP"
+            "(or GATEWAY_LEGACY_ROUTES_FILE / GATEWAY_LEGACY_URL_MAP) and GATEWAY_NEW_APP"
         )
     try:
-        source = settings.legacy_app or settings.legacy_url_map
-        legacy = load_flask_app(source) if source else None
-        new = load_asgi_app(settings.new_app)
+        if settings.legacy_routes_file:
+            legacy_map = read_routes_file(settings.legacy_routes_file)
+        else:
+            legacy_map = load_flask_app(source or "", settings.legacy_source_root).url_map
+        new = load_asgi_app(settings.new_app, settings.new_source_root)
         groups = Groups.from_settings(settings.groups)
-    except (AppLoadError, ValueError) as exc:
+    except (AppLoadError, RouteFileError, ValueError) as exc:
         raise CliError(str(exc)) from exc
-    return FlipRules(
-        RouteTable(getattr(legacy, "url_map", None), app_routes(new)), groups, settings.admin_prefix
-    )
+    return FlipRules(RouteTable(legacy_map, app_routes(new)), groups, settings.admin_prefix)
 
 
 def redis_client(settings: GatewaySettings) -> redis.Redis:

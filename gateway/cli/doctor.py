@@ -82,13 +82,16 @@ def doctor(
 def local_findings(
     settings: GatewaySettings, workers: int, behind_proxy: bool, allow_ips: str | None
 ) -> tuple[list[Finding], int]:
-    if not settings.new_app or not (settings.legacy_app or settings.legacy_url_map):
+    source = settings.legacy_app or settings.legacy_url_map
+    if not settings.new_app or not (source or settings.legacy_upstream):
         raise CliError(
             "no apps configured: pass --url to check a running gateway, or set "
-            "GATEWAY_LEGACY_APP (or GATEWAY_LEGACY_URL_MAP) and GATEWAY_NEW_APP"
+            "GATEWAY_LEGACY_APP (or GATEWAY_LEGACY_UPSTREAM) and GATEWAY_NEW_APP"
         )
     try:
-        legacy = load_flask_app(settings.legacy_app or settings.legacy_url_map or "")
+        # Upstream with a routes file and no url_map: the legacy app is not loaded
+        # here, so only the new app's side of the session is checked.
+        legacy = load_flask_app(source) if source else None
         new = load_asgi_app(settings.new_app)
     except AppLoadError as exc:
         raise CliError(str(exc)) from exc
