@@ -9,7 +9,7 @@ was found. ``migrate-gateway doctor`` prints them and exits non-zero if any.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from shared_session.cookie import CookieSigner, new_session_id
@@ -106,7 +106,6 @@ class Facts:
     # (what it is, the setting that sets it, its value) of every secret in use.
     secrets: tuple[tuple[str, str, str], ...] = ()
     development_secret: str | None = None
-    extra: list[Finding] = field(default_factory=list)
 
 
 def diagnose(facts: Facts) -> list[Finding]:
@@ -120,7 +119,6 @@ def diagnose(facts: Facts) -> list[Finding]:
         *forwarded_headers(facts.behind_proxy, facts.forwarded_allow_ips, facts.forwarded),
         *admin_api(facts.admin_open, facts.admin_tokens),
         *development_secrets(facts.secrets, facts.development_secret),
-        *facts.extra,
     ]
 
 
