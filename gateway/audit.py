@@ -21,13 +21,15 @@ from typing import Any, Literal
 import redis
 import redis.asyncio as aredis
 
+from shared_session.redis_connect import REDIS_ERRORS, async_client
+
 log = logging.getLogger("gateway.audit")
 
 Via = Literal["api", "cli", "dashboard", "auto"]
 VIAS: tuple[str, ...] = ("api", "cli", "dashboard", "auto")
 AUTO_ACTOR = "auto"
 DEFAULT_MAX_ENTRIES = 10_000
-_REDIS_ERRORS = (redis.RedisError, OSError, asyncio.TimeoutError)
+_REDIS_ERRORS = (*REDIS_ERRORS, OSError, asyncio.TimeoutError)
 
 
 class AuditUnavailable(Exception):
@@ -126,7 +128,7 @@ class RedisAuditLog(AuditLog):
 
     @classmethod
     def from_url(cls, url: str, key: str, max_entries: int = DEFAULT_MAX_ENTRIES) -> RedisAuditLog:
-        client = aredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        client = async_client(url, timeout=2)
         return cls(client, key, max_entries, owns_client=True)
 
     async def record(self, entry: AuditEntry) -> None:

@@ -14,7 +14,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import redis
 from flask import Flask
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -27,10 +26,10 @@ from gateway.doctor import (
     RedisProbe,
     SessionSide,
     diagnose,
-    redact_url,
 )
 from gateway.settings import GatewaySettings
 from shared_session import SessionMiddleware, SharedSessionInterface
+from shared_session.redis_connect import REDIS_ERRORS, describe_redis_url, sync_client
 
 # The development stack's generated key (gateway/devstack.py writes it here).
 DEVELOPMENT_KEY_FILE = Path("var/dev-secret-key")
@@ -81,16 +80,22 @@ def asgi_side(app: Any) -> SessionSide:
 
 
 def probe_redis(purpose: str, url: str) -> RedisProbe:
-    """Ping ``url`` and read its server's run id (2-second timeouts)."""
-    shown = redact_url(url)
+    """Ping ``url`` (a server, Sentinel or Cluster URL) and read which server(s) it is:
+    the run id, or the sorted run ids of a cluster's nodes. 2-second timeouts."""
+    shown = describe_redis_url(url)
     try:
-        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-    except ValueError as exc:  # a scheme this probe does not speak (e.g. sentinel)
-        return RedisProbe(purpose, shown, True, None, f"not probed: {exc}")
+        client = sync_client(url, timeout=2)
+    except ValueError as exc:
+        return RedisProbe(purpose, shown, False, None, str(exc))
     try:
         info = client.info("server")
-        return RedisProbe(purpose, shown, True, str(info.get("run_id")))
-    except redis.RedisError as exc:
+        if "run_id" in info:
+            server_id = str(info["run_id"])
+        else:  # a cluster answers per node
+            ids = (str(v.get("run_id")) for v in info.values() if isinstance(v, dict))
+            server_id = ",".join(sorted(ids))
+        return RedisProbe(purpose, shown, True, server_id)
+    except REDIS_ERRORS as exc:
         return RedisProbe(purpose, shown, False, None, str(exc) or type(exc).__name__)
     finally:
         client.close()

@@ -24,6 +24,7 @@ from gateway.presence import Presence, wait_for_version, worker_id
 from gateway.rollback import RollbackGuard, RouteWindows, Windows
 from gateway.settings import GatewaySettings
 from shared_session.events import add_store_error_listener
+from shared_session.redis_connect import async_client
 
 log = logging.getLogger("gateway.operator")
 
@@ -50,9 +51,7 @@ class OperatorPlane:
         self.presence: Presence | None = None
         ack_waiter = None
         if isinstance(store, RedisFlagStore):
-            self.redis = aredis.Redis.from_url(
-                store.url, socket_timeout=2, socket_connect_timeout=2
-            )
+            self.redis = async_client(store.url, timeout=2)  # type: ignore[assignment]
             self.presence = Presence(
                 self.redis,
                 settings.flag_key,

@@ -20,15 +20,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
 import redis.asyncio as aredis
 
 from gateway.flags import FlagTable
 from gateway.flagstore.base import FlagStore
+from gateway.flagstore.redis import slot_key
+from shared_session.redis_connect import REDIS_ERRORS
 
 log = logging.getLogger("gateway.presence")
 
-_REDIS_ERRORS = (redis.RedisError, OSError, asyncio.TimeoutError)
+_REDIS_ERRORS = (*REDIS_ERRORS, OSError, asyncio.TimeoutError)
 
 # KEYS: workers zset, applied hash. ARGV: worker id, ttl seconds, version.
 HEARTBEAT_SCRIPT = """
@@ -65,7 +66,8 @@ def worker_id(replica: str | None = None) -> str:
 
 
 def presence_keys(flag_key: str) -> tuple[str, str]:
-    return f"{flag_key}:workers", f"{flag_key}:applied"
+    # One hash slot (the flag hash's): the scripts use both on a Redis Cluster.
+    return slot_key(flag_key, "workers"), slot_key(flag_key, "applied")
 
 
 @dataclass(frozen=True, slots=True)

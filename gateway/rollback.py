@@ -24,20 +24,21 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import redis
 import redis.asyncio as aredis
 
 from gateway.audit import AUTO_ACTOR
 from gateway.flags import Flag, FlagError
 from gateway.flagstore import FlagStore, FlagStoreUnavailable
+from gateway.flagstore.redis import slot_key
 from gateway.flipping import FlipService
 from gateway.flips import FlipRefused
 from gateway.observing import BUCKETS, UNMATCHED, RowKey, changes_since
 from gateway.settings import GatewaySettings
+from shared_session.redis_connect import REDIS_ERRORS
 
 log = logging.getLogger("gateway.rollback")
 
-_REDIS_ERRORS = (redis.RedisError, OSError, asyncio.TimeoutError)
+_REDIS_ERRORS = (*REDIS_ERRORS, OSError, asyncio.TimeoutError)
 FLUSH_INTERVAL = 0.5
 # Per backend: n (requests), e (5xx), then one count per latency bucket (+Inf last).
 _FIELDS = 2 + len(BUCKETS) + 1
@@ -157,7 +158,9 @@ class Windows:
         self._changed: dict[str, float] = {}
 
     def _prefix(self, key: str) -> str:
-        return f"{self.flag_key}:window:{key}:"
+        # In the flag hash's hash slot, so SUM_SCRIPT may read every second's
+        # key of a window on a Redis Cluster.
+        return slot_key(self.flag_key, f"window:{key}:")
 
     async def add(self, second: int, key: str, side: str, counts: list[int]) -> None:
         """Add one worker's counts for ``key``/``side`` in ``second``; raises redis errors."""
@@ -196,7 +199,10 @@ class Windows:
                 for field, value in self._memory.get((key, second), {}).items():
                     add(field, value)
         else:
-            flat = await self.client.eval(SUM_SCRIPT, 0, self._prefix(key), first, last)
+            # One key named (the window's first second) routes the script to
+            # the node of the window's slot; the script builds the others.
+            prefix = self._prefix(key)
+            flat = await self.client.eval(SUM_SCRIPT, 1, f"{prefix}{first}", prefix, first, last)
             for i in range(0, len(flat), 2):
                 field = flat[i].decode() if isinstance(flat[i], bytes) else str(flat[i])
                 add(field, int(flat[i + 1]))

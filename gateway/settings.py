@@ -21,12 +21,15 @@ from pydantic_settings import (
 )
 
 from gateway.comparison import Normalisers
+from shared_session.redis_connect import parse_redis_url
 
 
 class GatewaySettings(BaseSettings):
     """Everything the gateway needs to know; see docs/gateway.md."""
 
-    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_", extra="forbid", hide_input_in_errors=True
+    )
 
     # Where the apps come from: no defaults, the gateway serves your apps, not a
     # demo. Exactly one of legacy_app / legacy_upstream, and new_app.
@@ -114,7 +117,7 @@ class GatewaySettings(BaseSettings):
     # Latest mismatches kept (with their diffs) and the size of each diff.
     shadow_samples: int = Field(default=20, ge=1, le=1000)
     shadow_diff_max_chars: int = Field(default=8000, ge=200)
-    # Redis keys of the shared statistics: <shadow_key>:counts and :samples
+    # Redis keys of the shared statistics: {<shadow_key>}:counts and :samples
     # (default: <flag_key>:shadow, so one flag_key per deployment keeps them apart).
     shadow_key: str | None = None
 
@@ -125,7 +128,7 @@ class GatewaySettings(BaseSettings):
     request_id_header: str = "X-Request-ID"
 
     # Operator plane (docs/operator-guide.md). Its Redis keys sit beside the
-    # flag table: <flag_key>:audit, :workers, :applied, :window:*, :guard.
+    # flag table: <flag_key>:audit, {<flag_key>}:workers, :applied, :window:*, :guard.
     audit_max_entries: int = Field(default=10_000, ge=1)
     # Workers heartbeat as "<replica_name>:<pid>" (default: the host name).
     replica_name: str | None = None
@@ -166,6 +169,13 @@ class GatewaySettings(BaseSettings):
                 "in-process legacy_app the routes come from the app: set only one"
             )
         return self
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis_url(cls, value: str | None) -> str | None:
+        if value:
+            parse_redis_url(value)  # ValueError says which forms are accepted
+        return value
 
     @property
     def shadow_stats_key(self) -> str:

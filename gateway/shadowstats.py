@@ -22,11 +22,15 @@ from typing import Any
 import redis
 import redis.asyncio as aredis
 
+from gateway.flagstore.redis import slot_key
+from shared_session.redis_connect import REDIS_ERRORS as CLIENT_ERRORS
+from shared_session.redis_connect import async_client
+
 log = logging.getLogger("gateway.shadow")
 
 KINDS = ("replayed", "matched", "mismatched", "dropped", "not_sampled")
 DROP_REASONS = ("queue_full", "too_big", "timeout")
-REDIS_ERRORS = (redis.RedisError, OSError, asyncio.TimeoutError)
+REDIS_ERRORS = (*CLIENT_ERRORS, OSError, asyncio.TimeoutError)
 
 
 def summarise(counts: Counter[str], samples: list[dict[str, Any]], store: str) -> dict[str, Any]:
@@ -99,8 +103,8 @@ def read_sync(client: redis.Redis, key: str, samples: int = 20) -> dict[str, Any
     Raises redis.RedisError / OSError when Redis cannot be read.
     """
     pipe = client.pipeline(transaction=False)
-    pipe.hgetall(f"{key}:counts")
-    pipe.lrange(f"{key}:samples", 0, samples - 1)
+    pipe.hgetall(slot_key(key, "counts"))
+    pipe.lrange(slot_key(key, "samples"), 0, samples - 1)
     counts, raw_samples = pipe.execute()
     return summarise(_decode_counts(counts), _decode_samples(raw_samples), "redis")
 
@@ -151,9 +155,7 @@ class ShadowStats:
         if not self.shared:
             return
         assert self.redis_url is not None
-        self._client = aredis.Redis.from_url(
-            self.redis_url, socket_timeout=2, socket_connect_timeout=2
-        )
+        self._client = async_client(self.redis_url, timeout=2)  # type: ignore[assignment]
         self._task = asyncio.create_task(self._flush_forever(), name="shadow-stats")
 
     async def aclose(self) -> None:
@@ -174,8 +176,8 @@ class ShadowStats:
             return self.local()
         try:
             pipe = self._client.pipeline(transaction=False)
-            pipe.hgetall(f"{self.key}:counts")
-            pipe.lrange(f"{self.key}:samples", 0, self.max_samples - 1)
+            pipe.hgetall(slot_key(self.key, "counts"))
+            pipe.lrange(slot_key(self.key, "samples"), 0, self.max_samples - 1)
             raw_counts, raw_samples = await pipe.execute()
         except REDIS_ERRORS as exc:
             view = self.local()
@@ -201,10 +203,10 @@ class ShadowStats:
             try:
                 pipe = self._client.pipeline(transaction=True)
                 for field, value in counts.items():
-                    pipe.hincrby(f"{self.key}:counts", field, value)
+                    pipe.hincrby(slot_key(self.key, "counts"), field, value)
                 if samples:
-                    pipe.lpush(f"{self.key}:samples", *(json.dumps(s) for s in samples))
-                    pipe.ltrim(f"{self.key}:samples", 0, self.max_samples - 1)
+                    pipe.lpush(slot_key(self.key, "samples"), *(json.dumps(s) for s in samples))
+                    pipe.ltrim(slot_key(self.key, "samples"), 0, self.max_samples - 1)
                 await pipe.execute()
             except BaseException:
                 self.pending.update(counts)

@@ -18,7 +18,7 @@ from shared_session.errors import (
     SessionConfigError,
     SessionError,
     SessionStoreUnavailable,
-    SessionTooLarge,
+    SessionWriteRefused,
 )
 from shared_session.flashes import flash, get_flashed_messages
 from shared_session.flask import FlaskSession, SharedSessionInterface, install_flask_session
@@ -34,7 +34,7 @@ __all__ = [
     "SessionMiddleware",
     "SessionSettings",
     "SessionStoreUnavailable",
-    "SessionTooLarge",
+    "SessionWriteRefused",
     "SharedSessionInterface",
     "flash",
     "get_flashed_messages",

@@ -18,7 +18,11 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared_session.cookie import new_session_id
-from shared_session.errors import SessionConfigError, SessionStoreUnavailable
+from shared_session.errors import (
+    SessionConfigError,
+    SessionStoreUnavailable,
+    SessionWriteRefused,
+)
 from shared_session.settings import SessionSettings
 from shared_session.state import (
     PERMANENT_KEY,
@@ -180,7 +184,7 @@ class SessionMiddleware:
         if fields and identity.legacy:
             taken = await self.store.takeover(
                 identity.legacy.fingerprint,
-                new_session_id(),
+                new_session_id(identity.legacy.fingerprint),
                 fields,
                 core.takeover_ttl(identity.legacy),
             )
@@ -195,13 +199,20 @@ class SessionMiddleware:
         outcome: SaveOutcome | None = None
         if session.accessed or session.modified:
             plan = self.core.plan_save(session.state, session)
-        if plan is not None:
-            outcome = await self.store.save(plan)
-            if outcome.status is SaveStatus.COLLISION:
-                plan = self.core.retarget(plan)
+        try:
+            if plan is not None:
                 outcome = await self.store.save(plan)
-            if outcome.status is SaveStatus.GONE:
-                log.info("session ended meanwhile (logout elsewhere): changes not saved")
+                if outcome.status is SaveStatus.COLLISION:
+                    plan = self.core.retarget(plan)
+                    outcome = await self.store.save(plan)
+        except SessionWriteRefused as exc:
+            # Nothing was written and the handler's work is done: answer as
+            # it did, without this request's session changes.
+            assert plan is not None
+            self.core.save_refused(plan, exc)
+            plan = outcome = None
+        if outcome is not None and outcome.status is SaveStatus.GONE:
+            log.info("session ended meanwhile (logout elsewhere): changes not saved")
         return self.core.cookie_headers(session.state, plan, outcome, session, secure=secure)
 
 

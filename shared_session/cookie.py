@@ -22,9 +22,24 @@ SALT = "shared-session.cookie.v1"
 _SID_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
-def new_session_id() -> str:
-    """A fresh, unguessable session id (256 bits)."""
-    return secrets.token_urlsafe(32)
+# Ids that replace one another (regenerate, clear, a retry after a
+# collision) keep the first FAMILY_CHARS characters of the id they replace,
+# and an id made for a legacy cookie's takeover those of its fingerprint: the
+# Redis store keys a family in one Redis Cluster hash slot, so one script can
+# move a session to its new id atomically.
+FAMILY_CHARS = 4
+
+
+def new_session_id(family: str | None = None) -> str:
+    """A fresh, unguessable session id (256 bits; 232 when in a ``family``).
+
+    With ``family`` (an id, or a hex fingerprint), the new id starts with its
+    first FAMILY_CHARS characters.
+    """
+    sid = secrets.token_urlsafe(32)
+    if family and len(family) >= FAMILY_CHARS:
+        sid = family[:FAMILY_CHARS] + sid[FAMILY_CHARS:]
+    return sid
 
 
 def is_session_id(value: str) -> bool:

@@ -15,10 +15,13 @@ class SessionStoreUnavailable(SessionError):
     """
 
 
-class SessionTooLarge(SessionError):
-    """The session would exceed ``max_session_bytes``; nothing was saved.
+class SessionWriteRefused(SessionStoreUnavailable):
+    """The store refused a write (Redis out of memory, or a read-only replica);
+    nothing of that write was applied.
 
-    Keep large data elsewhere (a database row) and store its id in the session.
+    Opening a session that needs a write (taking over a legacy cookie) answers
+    503 like any unavailability; a refused save after the handler ran does
+    not: the response goes out as produced and the refusal is logged.
     """
 
 

@@ -16,7 +16,7 @@ from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
 from shared_session.cookie import CookieSigner, new_session_id
-from shared_session.errors import SessionStoreUnavailable
+from shared_session.errors import SessionStoreUnavailable, SessionWriteRefused
 from shared_session.flask_config import check_flask_config
 from shared_session.settings import SessionSettings
 from shared_session.state import READ_ONLY_SCOPE_KEY, SessionCore, SessionState
@@ -128,7 +128,7 @@ class SharedSessionInterface(SessionInterface):
             if fields and identity.legacy:
                 taken = self.store.takeover(
                     identity.legacy.fingerprint,
-                    new_session_id(),
+                    new_session_id(identity.legacy.fingerprint),
                     fields,
                     core.takeover_ttl(identity.legacy),
                 )
@@ -154,6 +154,12 @@ class SharedSessionInterface(SessionInterface):
                 if outcome.status is SaveStatus.COLLISION:
                     plan = self.core.retarget(plan)
                     outcome = self.store.save(plan)
+        except SessionWriteRefused as exc:
+            # Nothing was written and the handler's work is done: answer as
+            # it did, without this request's session changes.
+            assert plan is not None
+            self.core.save_refused(plan, exc)
+            plan = outcome = None
         except SessionStoreUnavailable as exc:
             log.error("session store unavailable while saving a session: %s", exc)
             make_unavailable(response, self.settings.retry_after)

@@ -10,23 +10,31 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class SessionSettings(BaseSettings):
     """Everything the session layer needs; pass one instance to both sides."""
 
-    model_config = SettingsConfigDict(env_prefix="SHARED_SESSION_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SHARED_SESSION_", extra="ignore", hide_input_in_errors=True
+    )
 
     # Store. No URL means the in-memory store (one process, development only).
+    # SHARED_SESSION_REDIS_URL wins over REDIS_URL; an explicit argument over both.
     redis_url: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("redis_url", "SHARED_SESSION_REDIS_URL", "REDIS_URL"),
+        validation_alias=AliasChoices("SHARED_SESSION_REDIS_URL", "REDIS_URL", "redis_url"),
     )
     key_prefix: str = "ss:"
-    # Each Redis round trip fails with SessionStoreUnavailable after this long.
-    timeout: float = Field(default=0.5, gt=0)
+    # Each connect and each reply from Redis fails with SessionStoreUnavailable
+    # after this long (one immediate retry on a fresh connection).
+    timeout: float = Field(default=2.0, gt=0)
+    # Connections per process and side. Past it, a request waits up to
+    # pool_timeout seconds for a free connection, then answers 503.
+    pool_size: int = Field(default=50, gt=0)
+    pool_timeout: float = Field(default=5.0, gt=0)
     retry_after: int = Field(default=5, ge=1, description="Retry-After of the 503 page")
 
     # Signing. Newest key last: it signs, every key verifies (rotation).
@@ -69,6 +77,15 @@ class SessionSettings(BaseSettings):
     # Empty: secret_keys. Starlette uses only one key; several are all tried.
     starlette_secret_keys: list[SecretStr] = Field(default_factory=list)
     starlette_max_age: int = 14 * 24 * 3600
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis_url(cls, value: str | None) -> str | None:
+        if value:
+            from shared_session.redis_connect import parse_redis_url
+
+            parse_redis_url(value)  # ValueError says which forms are accepted
+        return value
 
     def with_changes(self, **changes: object) -> SessionSettings:
         """A validated copy with some fields changed."""

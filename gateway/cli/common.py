@@ -13,7 +13,6 @@ import json
 from typing import Annotated, Any, NoReturn
 
 import httpx
-import redis
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -26,6 +25,7 @@ from gateway.loading import AppLoadError, load_asgi_app, load_flask_app
 from gateway.routefile import RouteFileError, read_routes_file
 from gateway.routes import RouteTable, app_routes
 from gateway.settings import GatewaySettings
+from shared_session.redis_connect import REDIS_ERRORS, SyncClient, describe_redis_url, sync_client
 
 app = typer.Typer(
     help="Inspect and flip the routes of a Flask-to-FastAPI gateway.", no_args_is_help=True
@@ -107,12 +107,16 @@ def local_rules(settings: GatewaySettings) -> FlipRules:
     return FlipRules(RouteTable(legacy_map, app_routes(new)), groups, settings.admin_prefix)
 
 
-def redis_client(settings: GatewaySettings) -> redis.Redis:
+def redis_client(settings: GatewaySettings) -> SyncClient:
+    """A client for the configured Redis (one server, Sentinel or Cluster)."""
     if not settings.redis_url:
         raise CliError(
-            "no REDIS_URL (or GATEWAY_REDIS_URL) set: pass --url to use a running gateway instead"
+            "no REDIS_URL or GATEWAY_REDIS_URL set: pass --url to use a running gateway instead"
         )
-    return redis.Redis.from_url(settings.redis_url, socket_timeout=3, socket_connect_timeout=3)
+    try:
+        return sync_client(settings.redis_url, timeout=3)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
 
 
 def local_flags(settings: GatewaySettings) -> FlagTable:
@@ -123,8 +127,9 @@ def local_flags(settings: GatewaySettings) -> FlagTable:
         return table
     try:
         version, texts = read_sync(redis_client(settings), settings.flag_key)
-    except redis.RedisError as exc:
-        raise CliError(f"cannot read flags from Redis at {settings.redis_url}: {exc}") from exc
+    except REDIS_ERRORS as exc:
+        where = describe_redis_url(settings.redis_url)
+        raise CliError(f"cannot read flags from Redis at {where}: {exc}") from exc
     if version is None:  # never seeded: the gateways will start from the configured flags
         texts = settings.flags
     table, _ = FlagTable.from_texts(version or 0, texts, default, "redis")

@@ -12,8 +12,6 @@ import getpass
 import time
 from collections.abc import Iterable, Sequence
 
-import redis.asyncio as aredis
-
 from gateway.audit import RedisAuditLog, audit_key
 from gateway.cli.common import CliError, local_rules
 from gateway.flags import Groups, parse_flag
@@ -24,6 +22,7 @@ from gateway.presence import wait_for_version
 from gateway.rollback import Windows
 from gateway.routes import RouteTable
 from gateway.settings import GatewaySettings
+from shared_session.redis_connect import async_client
 
 LOCAL_ACTOR = "cli-local"
 
@@ -78,7 +77,7 @@ def flip_locally(
             cache_path=None,  # the gateway's cache file is the gateway's
             default=parse_flag(settings.default_flag),
         )
-        client = aredis.Redis.from_url(redis_url, socket_timeout=3, socket_connect_timeout=3)
+        client = async_client(redis_url, timeout=3)
         try:
             audit = RedisAuditLog(client, audit_key(settings.flag_key), settings.audit_max_entries)
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from gateway.settings import GatewaySettings, config_file_name
+from shared_session.redis_connect import describe_redis_url
 
 
 def emit_json(data: Any) -> None:
@@ -26,14 +26,9 @@ def emit_json(data: Any) -> None:
 
 
 def redact_url(url: str) -> str:
-    """``redis://:secret@host:6379/0`` -> ``redis://:***@host:6379/0``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+    """``redis://:secret@host:6379/0`` -> ``redis://:***@host:6379/0`` (Sentinel
+    and Cluster URLs with several hosts too)."""
+    return describe_redis_url(url)
 
 
 def source_of(settings: GatewaySettings, url: str | None) -> dict[str, Any]:

@@ -1,8 +1,11 @@
 """Flags shared by every worker and replica through Redis.
 
 Layout: a hash ``flag_key`` (route or group -> flag text) and a counter
-``flag_key:version``. A flip changes both and publishes the new version on
-``flag_channel`` in one Lua script, so readers never see a half-made change.
+``{flag_key}:version`` in the same hash slot (``version_key``), so the
+scripts run on a Redis Cluster too; ``redis_url`` may name one server, a
+Sentinel set or a Cluster (``shared_session.redis_connect``). A flip changes
+both and publishes the new version on ``flag_channel`` in one Lua script, so
+readers never see a half-made change.
 Each process listens on the channel and also polls the counter every
 ``poll_interval`` in case a message is lost; both reload the whole table in
 one atomic read. When Redis is unreachable the last table stays in service
@@ -19,12 +22,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import redis
-import redis.asyncio as aredis
-
 from gateway.flags import LEGACY, Flag, FlagTable
 from gateway.flagstore.base import FlagChange, FlagStore, FlagStoreUnavailable
 from gateway.flagstore.cache import read_cache, write_cache
+from shared_session.redis_connect import (
+    REDIS_ERRORS as CLIENT_ERRORS,
+)
+from shared_session.redis_connect import (
+    SyncClient,
+    async_client,
+    describe_redis_url,
+)
 
 log = logging.getLogger("gateway.flagstore")
 
@@ -42,15 +50,36 @@ redis.call('PUBLISH', ARGV[3], v)
 return {tostring(v), redis.call('HGETALL', KEYS[1]), old}
 """
 # KEYS: hash, version. ARGV: version, k1, v1, ... Seeds only an empty Redis.
+# A hash without a version (kept from before the version key moved into the
+# hash's slot, or written by hand) is adopted as it is, never replaced.
 SEED_SCRIPT = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-redis.call('DEL', KEYS[1])
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
 redis.call('SET', KEYS[2], ARGV[1])
 return 1
 """
 
-REDIS_ERRORS = (redis.RedisError, OSError, asyncio.TimeoutError)
+REDIS_ERRORS = (*CLIENT_ERRORS, OSError, asyncio.TimeoutError)
+
+
+def slot_key(base: str, suffix: str) -> str:
+    """``<base>:<suffix>`` in the Redis Cluster hash slot of ``base``, so one
+    script or transaction may use both.
+
+    A key without a hash tag hashes whole, so ``{base}:suffix`` lands where
+    ``base`` does; a ``base`` with its own ``{...}`` tag keeps it.
+    """
+    start = base.find("{")
+    if start >= 0 and base.find("}", start + 2) > start:
+        return f"{base}:{suffix}"
+    return f"{{{base}}}:{suffix}"
+
+
+def version_key(flag_key: str) -> str:
+    """The version counter's key, in the hash slot of ``flag_key``."""
+    return slot_key(flag_key, "version")
 
 
 def _decode(reply: Any) -> tuple[int | None, dict[str, str]]:
@@ -65,17 +94,17 @@ def _decode(reply: Any) -> tuple[int | None, dict[str, str]]:
     return version, texts
 
 
-def flip_sync(client: redis.Redis, flag_key: str, channel: str, key: str, flag: Flag) -> int:
+def flip_sync(client: SyncClient, flag_key: str, channel: str, key: str, flag: Flag) -> int:
     """Flip one flag from a synchronous client (the CLI); returns the new version."""
-    reply = client.eval(FLIP_SCRIPT, 2, flag_key, f"{flag_key}:version", key, str(flag), channel)
+    reply = client.eval(FLIP_SCRIPT, 2, flag_key, version_key(flag_key), key, str(flag), channel)
     version, _ = _decode(reply)
     assert version is not None
     return version
 
 
-def read_sync(client: redis.Redis, flag_key: str) -> tuple[int | None, dict[str, str]]:
+def read_sync(client: SyncClient, flag_key: str) -> tuple[int | None, dict[str, str]]:
     """The stored version and flag texts, from a synchronous client (the CLI)."""
-    return _decode(client.eval(READ_SCRIPT, 2, flag_key, f"{flag_key}:version"))
+    return _decode(client.eval(READ_SCRIPT, 2, flag_key, version_key(flag_key)))
 
 
 def _text(value: Any) -> str:
@@ -99,7 +128,7 @@ class RedisFlagStore(FlagStore):
     ) -> None:
         self.url = url
         self.flag_key = flag_key
-        self.version_key = f"{flag_key}:version"
+        self.version_key = version_key(flag_key)
         self.channel = channel
         self.poll_interval = poll_interval
         self.cache_path = cache_path
@@ -110,9 +139,7 @@ class RedisFlagStore(FlagStore):
         self.connected = False
         self.last_error: str | None = None
         self.last_refresh: float | None = None
-        self._client = aredis.Redis.from_url(
-            url, socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        self._client = async_client(url, timeout=timeout)
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -258,8 +285,9 @@ class RedisFlagStore(FlagStore):
                 )
             except REDIS_ERRORS as exc:
                 self._mark_down(exc)
+                where = describe_redis_url(self.url)
                 raise FlagStoreUnavailable(
-                    f"flag not changed: Redis at {self.url} is unreachable ({exc})"
+                    f"flag not changed: Redis at {where} is unreachable ({exc})"
                 ) from exc
             self._mark_up()
             version, texts = _decode(reply)

@@ -46,6 +46,7 @@ class SavePlan:
     target: str  # id the data ends up under
     set_fields: dict[str, bytes] = field(default_factory=dict)
     delete_fields: list[str] = field(default_factory=list)
+    created_ms: int = 0  # creation time of ``source`` as loaded (0: unknown)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,25 +6,29 @@ replies through the pure functions at the top of this module.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import weakref
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
-import redis
-import redis.asyncio
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.retry import Retry
+from redis.exceptions import NoScriptError, OutOfMemoryError, ReadOnlyError
 
 from shared_session.codec import CREATED_FIELD, USER_PREFIX, VERSION_FIELD
-from shared_session.errors import SessionStoreUnavailable
+from shared_session.cookie import FAMILY_CHARS
+from shared_session.errors import SessionStoreUnavailable, SessionWriteRefused
 from shared_session.events import store_error
+from shared_session.redis_connect import (
+    REDIS_ERRORS,
+    AsyncClient,
+    SyncClient,
+    async_client,
+    parse_redis_url,
+    sync_client,
+)
 from shared_session.settings import SessionSettings
 from shared_session.store import scripts
 from shared_session.store.base import SaveOutcome, SavePlan, SaveStatus, StoredSession, Timing
-
-T = TypeVar("T")
 
 
 def _now_ms() -> int:
@@ -52,12 +56,17 @@ def parse_hash(flat: list[Any]) -> StoredSession | None:
     return StoredSession(fields, created, version)
 
 
+def load_args(timing: Timing) -> list[Any]:
+    return [_now_ms(), timing.idle_ms, timing.absolute_ms, timing.refresh_slack_ms]
+
+
 def save_args(plan: SavePlan, timing: Timing) -> list[Any]:
     args: list[Any] = [
         plan.mode.value,
         _now_ms(),
         timing.idle_ms,
         timing.absolute_ms,
+        plan.created_ms,
         len(plan.set_fields),
     ]
     for name, value in plan.set_fields.items():
@@ -94,86 +103,145 @@ def parse_takeover(
     return None
 
 
-def _retry() -> Retry:
-    # One immediate retry on a fresh connection: pooled connections are dead
-    # after a Redis restart, and the first command on each must not fail.
-    return Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+def unavailable(exc: Exception) -> SessionStoreUnavailable:
+    """The session error for a failed Redis call.
+
+    A write Redis refused before applying anything (out of memory with
+    ``noeviction``, a read-only replica) is a SessionWriteRefused: the save
+    scripts write first with a command Redis refuses when out of memory, so
+    such a refusal leaves the session exactly as it was.
+    """
+    if isinstance(exc, OutOfMemoryError | ReadOnlyError):
+        return SessionWriteRefused(f"session store refused the write: {exc}")
+    return SessionStoreUnavailable(f"session store unavailable: {exc!r}")
 
 
-def _client_options(settings: SessionSettings) -> dict[str, Any]:
-    return {
-        "socket_timeout": settings.timeout,
-        "socket_connect_timeout": settings.timeout,
-        "retry": _retry(),
-        "health_check_interval": 0,
-    }
+def create_client(settings: SessionSettings, asynchronous: bool) -> Any:
+    """The Redis client of one side: one server, a Sentinel set or a Cluster,
+    as ``redis_url`` says (``shared_session.redis_connect`` builds it).
+
+    Both sides hold at most ``pool_size`` connections, with one immediate
+    retry on a fresh connection when one turns out dead (a few, with a short
+    backoff, on Sentinel and Cluster). The sync client has a blocking pool: a
+    thread that finds every connection busy waits up to ``pool_timeout``;
+    connects and replies are bounded by socket timeouts of ``timeout``. The
+    async client's waiting is the store's (``_LoopClient``): a gate of
+    ``pool_size`` slots in front of the pool, and one timer per call.
+    """
+    assert settings.redis_url
+    make = async_client if asynchronous else sync_client
+    return make(
+        settings.redis_url,
+        timeout=settings.timeout,
+        retries=1,
+        max_connections=settings.pool_size,
+        pool_timeout=settings.pool_timeout,
+    )
+
+
+def session_key(prefix: str, sid: str) -> str:
+    """The Redis key of a session: ``<prefix>{<family>}:<sid>``.
+
+    The hash tag is the id's family (its first characters, kept when the id
+    is replaced), so a session and the id it moves to share a Redis Cluster
+    hash slot and the save script can touch both.
+    """
+    return f"{prefix}{{{sid[:FAMILY_CHARS]}}}:{sid}"
+
+
+def untagged_session_key(prefix: str, sid: str) -> str:
+    """Where releases before the hash-tagged layout kept a session: read once
+    and moved (``RENAME``) on a load miss, so an upgrade logs nobody out."""
+    return f"{prefix}{sid}"
+
+
+def marker_key(prefix: str, fingerprint: str) -> str:
+    """The takeover marker of a legacy cookie, in the hash slot of the session
+    its takeover creates (that id's family is the fingerprint's)."""
+    return f"{prefix}{{{fingerprint[:FAMILY_CHARS]}}}:takeover:{fingerprint}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Lua:
+    """A script and its SHA1: run with EVALSHA, loaded on NOSCRIPT."""
+
+    text: str
+    sha: str
+
+    @classmethod
+    def of(cls, text: str) -> _Lua:
+        return cls(text, hashlib.sha1(text.encode()).hexdigest())
+
+
+LOAD = _Lua.of(scripts.LOAD)
+SAVE = _Lua.of(scripts.SAVE)
+TAKEOVER = _Lua.of(scripts.TAKEOVER)
+UPGRADE = _Lua.of(scripts.UPGRADE)
 
 
 class _Keys:
     def __init__(self, settings: SessionSettings) -> None:
         self.prefix = settings.key_prefix
         self.timing = Timing.from_settings(settings)
+        # Sessions of the untagged layout can exist only where it was used:
+        # one server or a Sentinel set (a Cluster always had the tagged one).
+        assert settings.redis_url
+        self.upgrades = parse_redis_url(settings.redis_url).topology != "cluster"
 
     def session(self, sid: str) -> str:
-        return f"{self.prefix}{sid}"
+        return session_key(self.prefix, sid)
+
+    def untagged(self, sid: str) -> str:
+        return untagged_session_key(self.prefix, sid)
 
     def marker(self, fingerprint: str) -> str:
-        return f"{self.prefix}takeover:{fingerprint}"
+        return marker_key(self.prefix, fingerprint)
 
 
 class RedisStore(_Keys):
     """Sync Redis store for Flask; raises SessionStoreUnavailable on failure."""
 
-    def __init__(self, settings: SessionSettings, client: redis.Redis | None = None) -> None:
+    def __init__(self, settings: SessionSettings, client: SyncClient | None = None) -> None:
         super().__init__(settings)
-        assert settings.redis_url or client is not None
-        self.client = client or redis.Redis.from_url(
-            settings.redis_url, **_client_options(settings)
-        )
-        self._load = self.client.register_script(scripts.LOAD)
-        self._save = self.client.register_script(scripts.SAVE)
-        self._takeover = self.client.register_script(scripts.TAKEOVER)
+        self.client = client or create_client(settings, asynchronous=False)
 
-    def _call(self, operation: str, fn: Callable[[], T]) -> T:
+    def _run(self, operation: str, lua: _Lua, keys: list[str], args: list[Any]) -> Any:
         try:
-            return fn()
-        except redis.RedisError as exc:
+            try:
+                return self.client.evalsha(lua.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                self.client.script_load(lua.text)
+                return self.client.evalsha(lua.sha, len(keys), *keys, *args)
+        except REDIS_ERRORS as exc:
             store_error("flask", operation)
-            raise SessionStoreUnavailable(f"session store unavailable: {exc}") from exc
+            raise unavailable(exc) from exc
 
     def load(self, sid: str) -> StoredSession | None:
-        t = self.timing
-        reply = self._call(
-            "load",
-            lambda: self._load(
-                keys=[self.session(sid)],
-                args=[_now_ms(), t.idle_ms, t.absolute_ms, t.refresh_slack_ms],
-            ),
-        )
+        reply = self._run("load", LOAD, [self.session(sid)], load_args(self.timing))
+        if not reply and self.upgrades:
+            moved = self._run("load", UPGRADE, [self.untagged(sid), self.session(sid)], [])
+            if moved:
+                reply = self._run("load", LOAD, [self.session(sid)], load_args(self.timing))
         return parse_hash(reply)
 
     def save(self, plan: SavePlan) -> SaveOutcome:
-        source = self.session(plan.source or plan.target)
-        reply = self._call(
-            "save",
-            lambda: self._save(
-                keys=[source, self.session(plan.target)], args=save_args(plan, self.timing)
-            ),
-        )
+        keys = [self.session(plan.source or plan.target), self.session(plan.target)]
+        reply = self._run("save", SAVE, keys, save_args(plan, self.timing))
         return SaveOutcome(SaveStatus(int(reply[0])), int(reply[1]))
 
     def takeover(
         self, fingerprint: str, sid: str, fields: dict[str, bytes], marker_ttl: int
     ) -> tuple[str, dict[str, bytes]] | None:
         args = takeover_args(self.prefix, sid, fields, self.timing, marker_ttl)
-        reply = self._call(
-            "takeover",
-            lambda: self._takeover(keys=[self.marker(fingerprint), self.session(sid)], args=args),
-        )
+        reply = self._run("takeover", TAKEOVER, [self.marker(fingerprint), self.session(sid)], args)
         return parse_takeover(reply, fields)
 
     def delete(self, sid: str) -> None:
-        self._call("delete", lambda: self.client.delete(self.session(sid)))
+        try:
+            self.client.delete(self.session(sid))
+        except REDIS_ERRORS as exc:
+            store_error("flask", "delete")
+            raise unavailable(exc) from exc
 
 
 class AsyncRedisStore(_Keys):
@@ -186,9 +254,7 @@ class AsyncRedisStore(_Keys):
     def __init__(self, settings: SessionSettings) -> None:
         super().__init__(settings)
         assert settings.redis_url
-        self._url = settings.redis_url
-        self._options = _client_options(settings)
-        self._timeout = settings.timeout
+        self._settings = settings
         self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClient] = (
             weakref.WeakKeyDictionary()
         )
@@ -198,56 +264,32 @@ class AsyncRedisStore(_Keys):
         bound = self._per_loop.get(loop)
         if bound is None:
             bound = self._per_loop[loop] = _LoopClient(
-                redis.asyncio.Redis.from_url(self._url, **self._options)
+                create_client(self._settings, asynchronous=True), self._settings
             )
         return bound
 
-    async def _call(self, operation: str, make: Callable[[], Awaitable[T]]) -> T:
-        try:
-            # Bounds the whole call (connect + retry + read), not each phase.
-            async with asyncio.timeout(self._timeout * 2):
-                return await make()
-        except (redis.RedisError, TimeoutError) as exc:
-            store_error("asgi", operation)
-            raise SessionStoreUnavailable(f"session store unavailable: {exc!r}") from exc
-
     async def load(self, sid: str) -> StoredSession | None:
-        script = self._client().load
-        t = self.timing
-        reply = await self._call(
-            "load",
-            lambda: script(
-                keys=[self.session(sid)],
-                args=[_now_ms(), t.idle_ms, t.absolute_ms, t.refresh_slack_ms],
-            ),
-        )
+        client, key = self._client(), self.session(sid)
+        reply = await client.run("load", LOAD, [key], load_args(self.timing))
+        upgrade = [self.untagged(sid), key]
+        if not reply and self.upgrades and await client.run("load", UPGRADE, upgrade, []):
+            reply = await client.run("load", LOAD, [key], load_args(self.timing))
         return parse_hash(reply)
 
     async def save(self, plan: SavePlan) -> SaveOutcome:
-        script = self._client().save
-        source = self.session(plan.source or plan.target)
-        reply = await self._call(
-            "save",
-            lambda: script(
-                keys=[source, self.session(plan.target)], args=save_args(plan, self.timing)
-            ),
-        )
+        keys = [self.session(plan.source or plan.target), self.session(plan.target)]
+        reply = await self._client().run("save", SAVE, keys, save_args(plan, self.timing))
         return SaveOutcome(SaveStatus(int(reply[0])), int(reply[1]))
 
     async def takeover(
         self, fingerprint: str, sid: str, fields: dict[str, bytes], marker_ttl: int
     ) -> tuple[str, dict[str, bytes]] | None:
-        script = self._client().takeover
         args = takeover_args(self.prefix, sid, fields, self.timing, marker_ttl)
-        reply = await self._call(
-            "takeover",
-            lambda: script(keys=[self.marker(fingerprint), self.session(sid)], args=args),
-        )
-        return parse_takeover(reply, fields)
+        keys = [self.marker(fingerprint), self.session(sid)]
+        return parse_takeover(await self._client().run("takeover", TAKEOVER, keys, args), fields)
 
     async def delete(self, sid: str) -> None:
-        client = self._client().client
-        await self._call("delete", lambda: client.delete(self.session(sid)))
+        await self._client().delete(self.session(sid))
 
     async def aclose(self) -> None:
         """Close the running loop's connections (clients of other loops are
@@ -258,10 +300,56 @@ class AsyncRedisStore(_Keys):
 
 
 class _LoopClient:
-    """One event loop's client and its registered scripts."""
+    """One event loop's client, behind a gate of ``pool_size`` slots.
 
-    def __init__(self, client: redis.asyncio.Redis) -> None:
+    A call that finds every slot taken waits up to ``pool_timeout`` for one
+    (no timer when a slot is free); a call holds one connection at a time,
+    so the pool behind never runs out. Each call, retry included, is
+    bounded by ``timeout``.
+    """
+
+    def __init__(self, client: AsyncClient, settings: SessionSettings) -> None:
         self.client = client
-        self.load = client.register_script(scripts.LOAD)
-        self.save = client.register_script(scripts.SAVE)
-        self.takeover = client.register_script(scripts.TAKEOVER)
+        self._gate = asyncio.Semaphore(settings.pool_size)
+        self._pool_timeout = settings.pool_timeout
+        self._timeout = settings.timeout
+
+    async def _enter(self, operation: str) -> None:
+        if not self._gate.locked():
+            await self._gate.acquire()  # a free slot: taken at once
+            return
+        try:
+            async with asyncio.timeout(self._pool_timeout):
+                await self._gate.acquire()
+        except TimeoutError as exc:
+            store_error("asgi", operation)
+            raise SessionStoreUnavailable(
+                f"session store unavailable: no free Redis connection within "
+                f"{self._pool_timeout} s (pool_size, pool_timeout)"
+            ) from exc
+
+    async def run(self, operation: str, lua: _Lua, keys: list[str], args: list[Any]) -> Any:
+        await self._enter(operation)
+        try:
+            async with asyncio.timeout(self._timeout):
+                try:
+                    return await self.client.evalsha(lua.sha, len(keys), *keys, *args)
+                except NoScriptError:
+                    await self.client.script_load(lua.text)
+                    return await self.client.evalsha(lua.sha, len(keys), *keys, *args)
+        except (*REDIS_ERRORS, TimeoutError) as exc:
+            store_error("asgi", operation)
+            raise unavailable(exc) from exc
+        finally:
+            self._gate.release()
+
+    async def delete(self, key: str) -> None:
+        await self._enter("delete")
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self.client.delete(key)
+        except (*REDIS_ERRORS, TimeoutError) as exc:
+            store_error("asgi", "delete")
+            raise unavailable(exc) from exc
+        finally:
+            self._gate.release()

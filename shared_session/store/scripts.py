@@ -1,8 +1,11 @@
 """The Lua scripts: each store operation is one atomic round trip.
 
 Hash layout: user keys under "k:<key>", creation time (ms) under "!c",
-version under "!v".
+version under "!v". Every script touches only keys of one hash slot (see
+``store.redis.session_key``), so they run on a Redis Cluster too.
 """
+
+from shared_session.cookie import FAMILY_CHARS
 
 LOAD = """
 local d = redis.call('HGETALL', KEYS[1])
@@ -22,18 +25,26 @@ end
 return d
 """
 
-# KEYS: source, target. ARGV: mode, now, idle, absolute, nset, pairs..., deletes...
+# KEYS: source, target. ARGV: mode, now, idle, absolute, created (0: unknown),
+# nset, pairs..., deletes...
+# An update of one key runs EXISTS, HSET, HINCRBY, PEXPIRE: the creation time
+# comes from the load, and emptiness is checked only when fields are deleted
+# and none set. Fields go in one HSET / HDEL per 2,000 arguments (Lua's unpack
+# limit). The first write of an update or a new session is an HSET, which
+# Redis refuses as a whole when out of memory: a refused save applies nothing.
 SAVE = """
 local mode = ARGV[1]
 local now = tonumber(ARGV[2])
-local nset = tonumber(ARGV[5])
+local created = tonumber(ARGV[5])
+local nset = tonumber(ARGV[6])
 local src, dst = KEYS[1], KEYS[2]
+local stamp = nil
 if mode == 'u' or mode == 'r' then
   if redis.call('EXISTS', src) == 0 then return {-1, 0} end
   if mode == 'r' and src ~= dst then
     if redis.call('EXISTS', dst) == 1 then return {-3, 0} end
     redis.call('RENAME', src, dst)
-    redis.call('HSET', dst, '!c', now)
+    stamp = now
   end
 else
   if mode == 'c' then
@@ -41,24 +52,37 @@ else
     if nset == 0 then return {0, 0} end
   end
   if redis.call('EXISTS', dst) == 1 then return {-3, 0} end
-  redis.call('HSET', dst, '!c', now)
+  stamp = now
 end
-local i = 6
-for _ = 1, nset do
-  redis.call('HSET', dst, ARGV[i], ARGV[i + 1])
-  i = i + 2
+if stamp then created = stamp end
+local i, last = 7, 6 + 2 * nset
+if stamp and i > last then redis.call('HSET', dst, '!c', stamp) end
+while i <= last do
+  local j = math.min(i + 1999, last)
+  if stamp then
+    redis.call('HSET', dst, '!c', stamp, unpack(ARGV, i, j))
+    stamp = nil
+  else
+    redis.call('HSET', dst, unpack(ARGV, i, j))
+  end
+  i = j + 1
 end
-while i <= #ARGV do
-  redis.call('HDEL', dst, ARGV[i])
-  i = i + 1
-end
-local meta = redis.call('HEXISTS', dst, '!c') + redis.call('HEXISTS', dst, '!v')
-if redis.call('HLEN', dst) - meta <= 0 then
-  redis.call('DEL', dst)
-  return {0, 0}
+if i <= #ARGV then
+  while i <= #ARGV do
+    local j = math.min(i + 1999, #ARGV)
+    redis.call('HDEL', dst, unpack(ARGV, i, j))
+    i = j + 1
+  end
+  if nset == 0 then
+    local meta = redis.call('HEXISTS', dst, '!c') + redis.call('HEXISTS', dst, '!v')
+    if redis.call('HLEN', dst) - meta <= 0 then
+      redis.call('DEL', dst)
+      return {0, 0}
+    end
+  end
 end
 local version = redis.call('HINCRBY', dst, '!v', 1)
-local created = tonumber(redis.call('HGET', dst, '!c')) or now
+if created == 0 then created = tonumber(redis.call('HGET', dst, '!c')) or now end
 local left = created + tonumber(ARGV[4]) - now
 if left <= 0 then
   redis.call('DEL', dst)
@@ -71,11 +95,13 @@ return {1, version}
 # KEYS: marker, target. ARGV: key prefix, sid, now, idle, absolute, marker ttl, pairs...
 # The marker remembers which session a legacy cookie became, so concurrent
 # requests with the same cookie share one session, and a replay after that
-# session is gone (logout) is refused instead of recreating it.
+# session is gone (logout) is refused instead of recreating it. The session
+# it names is in the marker's hash slot: its id has the fingerprint's family.
 TAKEOVER = """
 local existing = redis.call('GET', KEYS[1])
 if existing then
-  local d = redis.call('HGETALL', ARGV[1] .. existing)
+  local key = ARGV[1] .. '{' .. string.sub(existing, 1, FAMILY) .. '}:' .. existing
+  local d = redis.call('HGETALL', key)
   if #d == 0 then return {0} end
   return {1, existing, d}
 end
@@ -89,4 +115,15 @@ while i < #ARGV do
 end
 redis.call('PEXPIRE', KEYS[2], math.min(tonumber(ARGV[4]), tonumber(ARGV[5])))
 return {2, ARGV[2]}
+""".replace("FAMILY", str(FAMILY_CHARS))
+
+
+# A session stored under the untagged key of earlier releases moves to its
+# hash-tagged key on the first load that misses (one server or Sentinel only).
+# KEYS: untagged, tagged. Returns 1 when moved.
+UPGRADE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if redis.call('RENAMENX', KEYS[1], KEYS[2]) == 1 then return 1 end
+redis.call('DEL', KEYS[1])
+return 0
 """

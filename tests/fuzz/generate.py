@@ -273,9 +273,32 @@ def admin_request(ctx: Context, rng: random.Random) -> Request:
     if auth:
         headers.append(("Authorization", auth))
     method = rng.choice(["PUT", "PUT", "PUT", "GET", "POST", "DELETE"])
-    return Request(
-        "admin", method, f"/_gateway/flags/{key}", headers, body if method != "GET" else b""
-    )
+    if method == "GET":
+        # The read endpoints (a GET on one flag is a 405, as POST and DELETE are).
+        target = rng.choice(["flags", "routes", "shadow", "fallbacks", f"flags/{key}"])
+        return Request("admin", method, f"/_gateway/{target}", headers, b"")
+    return Request("admin", method, f"/_gateway/flags/{key}", headers, body)
+
+
+def admin_bulk_request(ctx: Context, rng: random.Random) -> Request:
+    # Bulk flips (targets and patterns of any shape, reasons of any type) and
+    # the audit trail's limit.
+    headers: list[tuple[str, str | bytes]] = [
+        ("Host", ctx.host),
+        ("Content-Type", "application/json"),
+        ("Authorization", rng.choice([f"Bearer {ctx.admin_token}"] * 3 + ["Bearer wrong"])),
+    ]
+    if rng.random() < 0.3:
+        limit = rng.choice(["1", "50", "0", "-3", "x", "9" * 30, ""])
+        return Request("admin", "GET", f"/_gateway/audit?limit={limit}", headers)
+    if rng.random() < 0.5:
+        body = json_body(rng)
+    else:
+        pattern = rng.choice(["*", "api.*", "webapp.note*", "[", ""])
+        shape = rng.choice([{"match": pattern}, {"targets": rng.sample(ctx.flag_keys, 2)}])
+        flag = rng.choice(["new", "new", "legacy", "canary 50", "x"])
+        body = json.dumps({**shape, "flag": flag, "reason": _json_value(rng)}).encode()
+    return Request("admin", "POST", "/_gateway/flips", headers, body)
 
 
 def raw_junk(ctx: Context, rng: random.Random) -> Request:
@@ -313,6 +336,7 @@ BUILDERS: list[tuple[Builder, int]] = [
     (form_post, 16),
     (api_request, 14),
     (admin_request, 12),
+    (admin_bulk_request, 3),
     (session_growth, 8),
     (raw_junk, 4),
 ]

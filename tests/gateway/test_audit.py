@@ -12,6 +12,7 @@ import redis
 from typer.testing import CliRunner
 
 from gateway.cli import app
+from gateway.presence import presence_keys
 from tests.gateway.support import echo_gateway, serve, settings_for
 
 ALICE = {"Authorization": "Bearer a-token"}
@@ -150,8 +151,8 @@ def test_a_flip_names_the_workers_that_did_not_apply_it(
 ) -> None:  # type: ignore[no-untyped-def]
     settings = redis_settings(tmp_path, redis_url, key_prefix, "one", flip_ack_timeout=0.5)
     # A live worker (its heartbeat far from expiring) stuck on an old table.
-    redis_client.zadd(f"{key_prefix}flags:workers", {"stuck:1": 2**40})
-    redis_client.hset(f"{key_prefix}flags:applied", "stuck:1", 0)
+    redis_client.zadd(presence_keys(f"{key_prefix}flags")[0], {"stuck:1": 2**40})
+    redis_client.hset(presence_keys(f"{key_prefix}flags")[1], "stuck:1", 0)
     with serve(echo_gateway(settings)) as url:
         flipped = httpx.put(f"{url}/_gateway/flags/prices", json={"flag": "new"}, headers=ALICE)
     acks = flipped.json()["acks"]

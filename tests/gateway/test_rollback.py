@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway.app import create_gateway
 from gateway.flags import parse_flag
+from gateway.presence import presence_keys
 from gateway.rollback import WindowStats, judge, next_step
 from tests.gateway.support import EchoBackend, serve, settings_for
 from tests.processes import ServerProcess, gunicorn_gateway
@@ -218,7 +219,7 @@ def test_under_gunicorn_a_route_that_starts_failing_is_back_on_legacy_within_10_
     url = f"http://127.0.0.1:{port}"
     with ServerProcess(gunicorn_gateway(port, 2), tmp_path / "gw.log", env) as server:
         server.wait_for(f"{url}/_gateway/health")
-        live = f"{key_prefix}flags:workers"
+        live = presence_keys(f"{key_prefix}flags")[0]
         assert wait_until(lambda: redis_client.zcard(live) == 2, timeout=30), server.log()
         flipped = httpx.put(f"{url}/_gateway/flags/work", json={"flag": "new"}, headers=TOKEN)
         assert flipped.status_code == 200, flipped.text

@@ -10,6 +10,7 @@ import redis
 
 from shared_session import SessionSettings
 from shared_session.cookie import CookieSigner, new_session_id
+from shared_session.store.redis import session_key
 from tests.session.apps import make_asgi, make_flask
 from tests.session.conftest import SECRET, SIDES, Browser, make_settings
 
@@ -71,7 +72,7 @@ def test_signed_but_unknown_id_is_never_adopted(
     browser.post(side, "/set/user", params={"value": "mallory"})
     assert browser.session_cookie() is not None
     assert browser.session_cookie().partition(".")[0] != chosen  # type: ignore[union-attr]
-    assert not redis_client.exists(f"{key_prefix}{chosen}")
+    assert not redis_client.exists(session_key(key_prefix, chosen))
 
 
 @pytest.mark.parametrize("side", SIDES)

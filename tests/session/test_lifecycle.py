@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import redis
 
-from shared_session import SessionSettings, SessionTooLarge
+from shared_session import SessionSettings
 from tests.session.apps import make_asgi, make_flask
 from tests.session.conftest import PAIRS, SIDES, Browser, make_settings, set_cookie_headers
 
@@ -162,19 +162,3 @@ def test_absolute_lifetime_ends_even_an_active_session(
     time.sleep(1.2)
     browser.get("flask", "/read")
     assert probe[-1] == {}
-
-
-def test_oversized_session_is_refused_and_nothing_is_written(
-    store_kind: str, redis_url: str, key_prefix: str
-) -> None:
-    settings = make_settings(
-        redis_url if store_kind == "redis" else None, key_prefix, max_session_bytes=1000
-    )
-    probe: list[Any] = []
-    browser = Browser(make_flask(settings, probe), make_asgi(settings, probe))
-    browser.post("flask", "/set/user", params={"value": "alice"})
-    assert browser.post("flask", "/big", params={"size": 5000}).status_code == 500
-    with pytest.raises(SessionTooLarge, match="max_session_bytes"):
-        browser.post("asgi", "/big", params={"size": 5000})
-    browser.get("flask", "/read")
-    assert probe[-1] == {"user": "alice"}

@@ -15,6 +15,7 @@ import redis
 from fastapi import FastAPI, Request
 
 from shared_session import SessionSettings
+from shared_session.store.redis import session_key
 from tests.session.apps import make_asgi, make_flask
 from tests.session.conftest import PAIRS, SIDES, Browser
 
@@ -80,7 +81,7 @@ def test_permanent_false_gives_a_browser_session_cookie_on_both_sides(
     assert probe[-1]["_permanent"] is False
     # The server-side session is still bounded by the idle timeout.
     sid = (browser.session_cookie() or "").partition(".")[0]
-    ttl = redis_client.pttl(f"{redis_settings.key_prefix}{sid}")
+    ttl = redis_client.pttl(session_key(redis_settings.key_prefix, sid))
     assert 0 < ttl <= redis_settings.idle_timeout * 1000
 
 

@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 
 from shared_session import SessionSettings
 from shared_session.codec import decode_value, encode_value
+from shared_session.store.redis import session_key
 from tests.session.apps import make_asgi, make_flask
 from tests.session.conftest import PAIRS, SIDES, Browser
 from tests.session.test_takeover import LEGACY_FLASK_KEY, legacy_flask_cookie
@@ -106,7 +107,7 @@ def test_both_sides_store_the_same_tagged_bytes(
     browser.post(side, "/store/mixed")
     cookie = browser.session_cookie()
     assert cookie is not None
-    key = f"{redis_settings.key_prefix}{cookie.partition('.')[0]}"
+    key = session_key(redis_settings.key_prefix, cookie.partition(".")[0])
     stored = redis_client.hget(key, "k:mixed")
     assert stored == encode_value("mixed", VALUES["mixed"])
     assert b'" da":"2025-01-31"' in stored and b'" de":"0.30"' in stored
