@@ -14,17 +14,20 @@ RUN useradd --create-home --uid 1000 app \
     && chown app /data
 
 WORKDIR /app
-# Dependencies first, as pyproject.toml declares them: this layer is rebuilt only
-# when pyproject.toml changes, not on every change to the code.
+# Dependencies first, as pyproject.toml declares them (the toolkit's and the `demo`
+# extra's: the reference apps and the development identity provider): this layer is
+# rebuilt only when pyproject.toml changes, not on every change to the code.
 COPY pyproject.toml README.md ./
-RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" \
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print(*p['dependencies'], *p['optional-dependencies']['demo'], sep='\n')" \
         > /tmp/requirements.txt \
     && pip install -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
-# The project as `pip install .` sees it, and the reference apps the services import
-# from /app (the working directory). Every top-level package of the repository that
+# The toolkit as `pip install .` ships it (gateway, shared_session, flask_compat), and
+# the reference apps, which pip does not install: the services import them from /app,
+# the working directory, on PYTHONPATH. Every top-level package of the repository that
 # pyproject ships or a compose service imports has its line here:
 # tests/gateway/test_compose.py fails naming any one that is missing.
+ENV PYTHONPATH=/app
 COPY shared_session ./shared_session
 COPY gateway ./gateway
 COPY notes_core ./notes_core

@@ -1,5 +1,8 @@
 # `make run` and `make test` work on a fresh machine: they create .venv with
-# Python 3.12+ (oidc-provider-mock needs it) and install the project.
+# Python 3.12+ (oidc-provider-mock needs it) and install the project with the
+# `test` extra, which includes `demo` (the reference apps' dependencies and the
+# development identity provider). The reference apps themselves are not
+# installed: both targets run from this directory, where they are importable.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python

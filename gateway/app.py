@@ -19,7 +19,7 @@ from typing import Protocol
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from werkzeug.routing import Map
 
-from gateway.admin.api import AdminAPI
+from gateway.admin.api import AdminAPI, DoctorReport
 from gateway.admin.auth import AdminAuth, AdminTokenError
 from gateway.admin.listener import AdminListener
 from gateway.backends.label import SERVED_BY, ServedBy
@@ -31,6 +31,7 @@ from gateway.bucketing import (
     read_cookie,
 )
 from gateway.decision import DECISION_KEY, Decision
+from gateway.doctor_facts import doctor_report
 from gateway.fallback import Fallback
 from gateway.flags import FlagTable, GroupError, Groups
 from gateway.flagstore import FlagStore, MemoryFlagStore, build_flag_store
@@ -82,6 +83,7 @@ class Gateway:
         *,
         auth: AdminAuth,
         shadow: ShadowRunner | None = None,
+        doctor: DoctorReport | None = None,
         operator: OperatorPlane | None = None,
     ) -> None:
         self.settings = settings
@@ -136,6 +138,7 @@ class Gateway:
                 metrics=self.operator.metrics,
                 shadow_stats=shadow.snapshot if shadow is not None else None,
                 fallback_stats=lambda: self.fallback.counts,
+                doctor=doctor,
                 probes_only=probes_only,
                 dashboard_session_seconds=settings.dashboard_session_seconds,
             )
@@ -440,7 +443,7 @@ def create_gateway(
         auth = AdminAuth.from_settings(settings)
     except (GroupError, AdminTokenError) as exc:
         raise GatewayConfigError(str(exc)) from exc
-    rules = FlipRules(RouteTable(legacy_map, app_routes(new_app)), groups)
+    rules = FlipRules(RouteTable(legacy_map, app_routes(new_app)), groups, settings.admin_prefix)
     rules.check_configured(settings.flags, settings.default_flag)
     if auth.closed:
         log.warning("the admin API is closed: %s", "set GATEWAY_ADMIN_TOKEN to use it")
@@ -463,6 +466,7 @@ def create_gateway(
         new_backend,
         auth=auth,
         shadow=ShadowRunner(settings, new_backend),
+        doctor=doctor_report(settings, legacy_app, new_app, workers),
         operator=OperatorPlane(settings, rules, store, workers=workers),
     )
 

@@ -5,6 +5,10 @@ the gateway under uvicorn with the reference pair in-process (legacy_flask,
 new_fastapi), configured to log in through that provider. Sessions and flags
 live in memory unless ``REDIS_URL`` is set. Ctrl-C stops everything.
 
+The reference apps are not installed with the toolkit: they are imported from
+the repository root, which ``make run`` runs from (or name it on ``PYTHONPATH``).
+The provider comes with the ``demo`` extra (``pip install -e '.[demo]'``).
+
 Nothing secret is in the source: the apps' ``SECRET_KEY`` is generated once
 into ``var/dev-secret-key`` (so a restart keeps you logged in) and the admin
 token is a fresh random one at every start, printed in the flip commands.
@@ -17,6 +21,7 @@ they are built.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import os
 import secrets
@@ -26,7 +31,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import oidc_provider_mock
 import typer
 import uvicorn
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -38,12 +42,23 @@ log = logging.getLogger("gateway.devstack")
 cli = typer.Typer(add_completion=False, help=__doc__)
 
 
+class DevstackError(Exception):
+    """The development stack cannot start; the message says what to do."""
+
+
 @contextlib.contextmanager
 def oidc_provider(host: str, port: int) -> Iterator[BaseWSGIServer]:
     """oidc-provider-mock on ``host:port`` in a thread, stopped on exit.
 
-    Raises OSError when the port is taken.
+    Raises OSError when the port is taken, DevstackError without the ``demo`` extra.
     """
+    try:
+        import oidc_provider_mock
+    except ImportError as exc:
+        raise DevstackError(
+            "the development OpenID provider is not installed: pip install -e '.[demo]' "
+            "(make run does it)"
+        ) from exc
     server = make_server(host, port, oidc_provider_mock.app(), threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="oidc-provider", daemon=True)
     thread.start()
@@ -58,6 +73,21 @@ def oidc_provider(host: str, port: int) -> Iterator[BaseWSGIServer]:
 DEV_KEY_FILE = Path("var/dev-secret-key")
 REFERENCE_LEGACY_APP = "legacy_flask:create_app()"
 REFERENCE_NEW_APP = "new_fastapi:create_app()"
+REFERENCE_APPS = (REFERENCE_LEGACY_APP, REFERENCE_NEW_APP)
+
+
+def check_reference_apps(*import_strings: str) -> None:
+    """Raise DevstackError unless every reference app's module can be imported.
+
+    They live at the top of the repository and are not installed by pip.
+    """
+    for import_string in import_strings:
+        module = import_string.partition(":")[0]
+        if importlib.util.find_spec(module.split(".")[0]) is None:
+            raise DevstackError(
+                f"cannot import the reference app {module!r}: run `make run` from the "
+                "repository root, or put the repository root on PYTHONPATH"
+            )
 
 
 def development_secret_key(path: Path = DEV_KEY_FILE) -> str:
@@ -136,15 +166,20 @@ def main(
 
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     issuer = f"http://127.0.0.1:{oidc_port}"
+    token = secrets.token_urlsafe(24)
+    settings = gateway_settings(token)
     try:
+        check_reference_apps(
+            *(s for s in (settings.legacy_app, settings.new_app) if s in REFERENCE_APPS)
+        )
         provider = oidc_provider("127.0.0.1", oidc_port)
         provider.__enter__()
+    except DevstackError as exc:
+        raise SystemExit(f"error: {exc}") from exc
     except OSError as exc:
         raise SystemExit(f"cannot start the OpenID provider on port {oidc_port}: {exc}") from exc
     try:
         configure_apps(issuer)
-        token = secrets.token_urlsafe(24)
-        settings = gateway_settings(token)
         gateway = create_gateway(settings)
         url = f"http://{host}:{port}"
         generated = (

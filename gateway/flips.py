@@ -31,6 +31,8 @@ class FlipRules:
 
     routes: RouteTable
     groups: Groups
+    # Named in the unknown-route message: where the names can be listed.
+    admin_prefix: str = "/_gateway"
 
     def endpoints_for(self, key: str) -> tuple[str, ...]:
         """The legacy endpoints a flip of ``key`` (route or group) moves.
@@ -53,8 +55,8 @@ class FlipRules:
                 f"route {key!r} exists only in the new app and is always served by it"
             )
         raise FlipRefused(
-            f"unknown route or group {key!r}; list the names with GET <admin prefix>/routes "
-            "or `migrate-gateway routes`"
+            f"unknown route or group {key!r}; list the names with "
+            f"GET {self.admin_prefix.rstrip('/')}/routes or `migrate-gateway routes`"
         )
 
     def unimplemented(self, endpoints: Iterable[str]) -> list[str]:

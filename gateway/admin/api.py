@@ -4,9 +4,10 @@
 needs an admin token (see gateway/admin/auth.py): ``GET /routes``,
 ``GET /flags``, ``PUT /flags/{key}`` with ``{"flag": "canary 10", "reason":
 "..."}``, ``POST /flips`` (bulk: ``{"targets": [...]}`` and/or ``{"match":
-"notes.*"}``), ``GET /audit?limit=``, ``GET /rollbacks`` (the automatic flips),
+"webapp.*"}``), ``GET /audit?limit=``, ``GET /rollbacks`` (the automatic flips),
 ``GET /metrics`` (Prometheus), ``GET /shadow``, ``GET /fallbacks``,
-``GET /status`` (parity and progress, gateway/parity.py).
+``GET /status`` (parity and progress, gateway/parity.py),
+``GET /doctor`` (this worker's findings, gateway/doctor.py).
 Flips go through the flip service (gateway/flipping.py): audited, and
 answered once every live worker applied them. Answers are JSON; client
 mistakes are 4xx with an ``error`` message, never a 500. ``GET /`` is the
@@ -48,6 +49,8 @@ DEFAULT_AUDIT_LIMIT = 100
 MAX_AUDIT_LIMIT = 1000
 
 Handler = Callable[[Request], Awaitable[Response]]
+# The running gateway's doctor report for one request (gateway.app builds it).
+DoctorReport = Callable[[Request], Awaitable[Mapping[str, Any]]]
 
 
 def _error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -91,6 +94,7 @@ class AdminAPI:
         metrics: GatewayMetrics | None = None,
         shadow_stats: Callable[[], Awaitable[dict[str, Any]]] | None = None,
         fallback_stats: Callable[[], Mapping[str, int]] | None = None,
+        doctor: DoctorReport | None = None,
         probes_only: bool = False,
         dashboard_session_seconds: int = 1800,
     ) -> None:
@@ -103,6 +107,7 @@ class AdminAPI:
         self.metrics = metrics
         self.shadow_stats = shadow_stats
         self.fallback_stats = fallback_stats
+        self.doctor_report = doctor
         routes = [
             Route(f"{prefix}/health", self.health, methods=["GET"]),
             Route(f"{prefix}/ready", self.ready, methods=["GET"]),
@@ -119,6 +124,7 @@ class AdminAPI:
                 ("/shadow", self.shadow, "GET"),
                 ("/fallbacks", self.fallbacks, "GET"),
                 ("/status", self.status, "GET"),
+                ("/doctor", self.doctor, "GET"),
             ]
             routes += [
                 Route(prefix + path, self._guarded(handler), methods=[method])
@@ -275,3 +281,8 @@ class AdminAPI:
     async def fallbacks(self, request: Request) -> Response:
         by_route = dict(self.fallback_stats()) if self.fallback_stats else {}
         return JSONResponse({"total": sum(by_route.values()), "by_route": by_route})
+
+    async def doctor(self, request: Request) -> Response:
+        if self.doctor_report is None:
+            return _error(404, "this gateway was built without a doctor report")
+        return JSONResponse(dict(await self.doctor_report(request)))

@@ -104,7 +104,7 @@ def local_rules(settings: GatewaySettings) -> FlipRules:
         groups = Groups.from_settings(settings.groups)
     except (AppLoadError, RouteFileError, ValueError) as exc:
         raise CliError(str(exc)) from exc
-    return FlipRules(RouteTable(legacy_map, app_routes(new)), groups)
+    return FlipRules(RouteTable(legacy_map, app_routes(new)), groups, settings.admin_prefix)
 
 
 def redis_client(settings: GatewaySettings) -> SyncClient:

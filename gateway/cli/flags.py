@@ -124,7 +124,7 @@ def flip(
     targets: Annotated[
         list[str] | None,
         typer.Argument(
-            help="Legacy endpoints (e.g. notes.create), groups, or one quoted pattern "
+            help="Legacy endpoints (e.g. webapp.create_note), groups, or one quoted pattern "
             "such as 'auth.*'",
             show_default=False,
         ),

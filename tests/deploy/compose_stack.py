@@ -44,11 +44,17 @@ PS = ("ps",)
 STOP = ("down",)
 DOWN = ("down", "--volumes")
 HEALTH_PATH = "/_gateway/health"
+READY_PATH = "/_gateway/ready"  # the gateway's compose healthcheck
 FLIP = ("auth.profile", "new")  # route and flag of the documented flip
 
 HEALTHY_TIMEOUT = 120.0
 BUILD_TIMEOUT = 420.0
 _VARIABLE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$")
+
+
+def doctor_command(admin_url: str) -> tuple[str, ...]:
+    """Compose arguments that run ``migrate-gateway doctor`` against the running gateway."""
+    return ("exec", "-T", "gateway", "migrate-gateway", "doctor", "--url", admin_url)
 
 
 def flip_command(route: str, flag: str, admin_url: str) -> tuple[str, ...]:

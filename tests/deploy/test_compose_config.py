@@ -26,6 +26,7 @@ from tests.deploy.compose_stack import (
     STOP,
     UP,
     Ports,
+    doctor_command,
     env_example,
     filled_env_file,
     flip_command,
@@ -115,7 +116,9 @@ def test_every_command_in_the_deployment_doc_is_one_the_tests_run() -> None:
     compose = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
     admin_port = next(p for p in compose["gateway"]["ports"] if p.startswith("127.0.0.1:"))
     public_port = next(p for p in compose["gateway"]["ports"] if not p.startswith("127.0.0.1:"))
-    documented_flip = flip_command(*FLIP, f"http://127.0.0.1:{admin_port.split(':')[1]}")
+    documented_admin = f"http://127.0.0.1:{admin_port.split(':')[1]}"
+    documented_flip = flip_command(*FLIP, documented_admin)
+    documented_doctor = doctor_command(documented_admin)
     blocks = re.findall(r"^```sh\n(.*?)^```", DOC.read_text(), flags=re.MULTILINE | re.DOTALL)
     commands = [line for block in blocks for line in block.splitlines() if line.strip()]
     assert len(commands) >= 6
@@ -125,7 +128,7 @@ def test_every_command_in_the_deployment_doc_is_one_the_tests_run() -> None:
             continue
         if words[:2] == ["docker", "compose"] or words[:1] == ["docker-compose"]:
             args = tuple(words[2:] if words[0] == "docker" else words[1:])
-            assert args in (UP, PS, STOP, DOWN, documented_flip), command
+            assert args in (UP, PS, STOP, DOWN, documented_flip, documented_doctor), command
         elif words[0] == "curl":
             url = urlsplit(words[-1])
             assert (url.hostname, url.port) == ("127.0.0.1", int(public_port.split(":")[0]))

@@ -14,7 +14,16 @@ import httpx
 import pytest
 
 from gateway.settings import GatewaySettings
-from tests.deploy.compose_stack import FLIP, HEALTH_PATH, PS, SERVICES, ComposeStack, flip_command
+from tests.deploy.compose_stack import (
+    FLIP,
+    HEALTH_PATH,
+    PS,
+    READY_PATH,
+    SERVICES,
+    ComposeStack,
+    doctor_command,
+    flip_command,
+)
 from tests.gateway.test_end_to_end import log_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -71,6 +80,17 @@ def test_the_app_services_run_as_an_unprivileged_user(stack: ComposeStack) -> No
 def test_the_public_port_answers_health(stack: ComposeStack) -> None:
     response = httpx.get(f"{stack.gateway_url}{HEALTH_PATH}", timeout=10)
     assert response.status_code == 200, response.text
+
+
+def test_the_public_port_answers_ready_which_the_healthcheck_asks(stack: ComposeStack) -> None:
+    response = httpx.get(f"{stack.gateway_url}{READY_PATH}", timeout=10)
+    assert response.status_code == 200, response.text
+
+
+def test_the_doctor_finds_nothing_wrong_with_the_stack_as_shipped(stack: ComposeStack) -> None:
+    # The documented command, inside the gateway container, against every worker it reaches.
+    output = stack.compose(*doctor_command(admin_url(stack)), timeout=120)
+    assert "no problems found" in output, output
 
 
 def test_a_user_logged_in_on_legacy_stays_logged_in_after_a_flip(stack: ComposeStack) -> None:

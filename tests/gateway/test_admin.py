@@ -132,3 +132,14 @@ def test_malformed_flip_bodies_get_400(tmp_path: Path, body: bytes) -> None:
         )
     assert response.status_code == 400, response.text
     assert "error" in response.json()
+
+
+@pytest.mark.parametrize("prefix", ["/_gateway", "/ops/gw"])
+def test_an_unknown_route_names_the_real_routes_endpoint(tmp_path: Path, prefix: str) -> None:
+    settings = closed_settings(tmp_path, admin_token="t", admin_prefix=prefix)
+    with serve(echo_gateway(settings)) as url:
+        response = httpx.put(
+            f"{url}{prefix}/flags/no.such.route", json=FLIP, headers={"Authorization": "Bearer t"}
+        )
+    assert response.status_code == 400
+    assert f"GET {prefix}/routes" in response.json()["error"]

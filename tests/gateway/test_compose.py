@@ -206,7 +206,8 @@ def test_gateway_runs_uvicorn_workers_under_gunicorn_in_front_of_legacy() -> Non
     assert "--no-control-socket" in command
     assert command[-1] == "gateway.app:create_gateway()"
     health = SERVICES["gateway"]["healthcheck"]["test"][-1]
-    assert f"127.0.0.1:{option(command, '--bind').rpartition(':')[2]}/_gateway/health" in health
+    # Readiness, not liveness: a draining or starting gateway is not healthy.
+    assert f"127.0.0.1:{option(command, '--bind').rpartition(':')[2]}/_gateway/ready'" in health
 
 
 def test_legacy_runs_flask_under_gunicorn_threads_with_keep_alive() -> None:

@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.gateway.test_end_to_end import log_in
+from tests.processes import ROOT
 from tests.redis_server import free_port
 
 pytestmark = pytest.mark.slow
@@ -59,6 +60,9 @@ def devstack(tmp_path: Path) -> Iterator[Devstack]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "OIDC_"))}
     for name in ("REDIS_URL", "SECRET_KEY"):
         env.pop(name, None)
+    # The reference apps are not installed: `make run` imports them from the repository
+    # root (its working directory); here the working directory is a fresh one.
+    env["PYTHONPATH"] = str(ROOT)
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway.devstack", "--port", str(port),
          "--oidc-port", str(oidc_port), "--log-level", "warning"],
@@ -124,3 +128,19 @@ def test_the_development_key_is_random_private_and_kept(devstack: Devstack) -> N
     assert len(key) >= 40
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert key not in devstack.banner
+
+
+def test_without_the_repository_on_the_path_it_says_where_the_reference_apps_are(
+    tmp_path: Path,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "OIDC_"))}
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.devstack", "--port", str(free_port()),
+         "--oidc-port", str(free_port())],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "cannot import the reference app 'legacy_flask'" in done.stderr
+    assert "repository root" in done.stderr
+    assert "Traceback" not in done.stderr
