@@ -95,6 +95,8 @@ def env_file_names() -> set[str]:
 KNOWN_ENV = (
     {name.upper() for name in fields(AppSettings)}
     | {"REDIS_URL", "AUTHLIB_INSECURE_TRANSPORT", "PYTHONPATH"}
+    # Python's and the servers' own variables, named where the docs measure.
+    | {"PYTHONHASHSEED", "PROMETHEUS_MULTIPROC_DIR", "UV_USE_IO_URING"}
     | env_file_names()
 )
 
