@@ -244,17 +244,25 @@ class Gateway:
             rid = request_id.encode("ascii")
         table = self.store.table  # one snapshot per request: header and decision agree
 
-        path = _route_path(scope)
+        path: str = scope.get("path", "/")
+        if scope.get("root_path"):
+            path = _route_path(scope)
         if path == self._prefix or path.startswith(self._prefix_slash):
             extra = self._own(rid, table, GATEWAY_LABEL)
             await self.admin(scope, receive, self._with_headers(send, extra, self._own_and_label))
             return
 
-        try:
-            decision = self._decide(scope, path, table, "; ".join(cookie_parts), override_value)
-        except Exception:  # never let hostile input turn into a gateway 500
-            log.exception("routing decision failed for %r; serving legacy", path[:200])
-            decision = Decision(self.legacy_backend, LEGACY)
+        decision: Decision | None = None
+        if override_value is None and not cookie_parts and table is self._decided_for:
+            # The common case, _decide's remembered decision without the call.
+            decision = self._decisions.get((path, scope.get("method", "GET"), kind == "websocket"))
+        if decision is None:
+            try:
+                cookies = "; ".join(cookie_parts)
+                decision = self._decide(scope, path, table, cookies, override_value)
+            except Exception:  # never let hostile input turn into a gateway 500
+                log.exception("routing decision failed for %r; serving legacy", path[:200])
+                decision = Decision(self.legacy_backend, LEGACY)
         scope[DECISION_KEY] = decision
         if decision.served_by is None:
             extra = self._own(rid, table, None, decision.set_cookie)
