@@ -191,7 +191,6 @@ class _Lua:
 LOAD = _Lua.of(scripts.LOAD)
 SAVE = _Lua.of(scripts.SAVE)
 TAKEOVER = _Lua.of(scripts.TAKEOVER)
-UPGRADE = _Lua.of(scripts.UPGRADE)
 
 
 class _Keys:
@@ -206,8 +205,11 @@ class _Keys:
     def session(self, sid: str) -> str:
         return session_key(self.prefix, sid)
 
-    def untagged(self, sid: str) -> str:
-        return untagged_session_key(self.prefix, sid)
+    def loaded(self, sid: str) -> list[str]:
+        """LOAD's keys: the session's, and where an earlier release could
+        have kept it (moved by the script on a miss)."""
+        key = session_key(self.prefix, sid)
+        return [key, untagged_session_key(self.prefix, sid)] if self.upgrades else [key]
 
     def marker(self, fingerprint: str) -> str:
         return marker_key(self.prefix, fingerprint)
@@ -232,12 +234,7 @@ class RedisStore(_Keys):
             raise unavailable(exc) from exc
 
     def load(self, sid: str) -> StoredSession | None:
-        reply = self._run("load", LOAD, [self.session(sid)], load_args(self.timing))
-        if not reply and self.upgrades:
-            moved = self._run("load", UPGRADE, [self.untagged(sid), self.session(sid)], [])
-            if moved:
-                reply = self._run("load", LOAD, [self.session(sid)], load_args(self.timing))
-        return parse_hash(reply)
+        return parse_hash(self._run("load", LOAD, self.loaded(sid), load_args(self.timing)))
 
     def save(self, plan: SavePlan) -> SaveOutcome:
         keys = [self.session(plan.source or plan.target), self.session(plan.target)]
@@ -284,11 +281,7 @@ class AsyncRedisStore(_Keys):
         return bound
 
     async def load(self, sid: str) -> StoredSession | None:
-        client, key = self._client(), self.session(sid)
-        reply = await client.run("load", LOAD, [key], load_args(self.timing))
-        upgrade = [self.untagged(sid), key]
-        if not reply and self.upgrades and await client.run("load", UPGRADE, upgrade, []):
-            reply = await client.run("load", LOAD, [key], load_args(self.timing))
+        reply = await self._client().run("load", LOAD, self.loaded(sid), load_args(self.timing))
         return parse_hash(reply)
 
     async def save(self, plan: SavePlan) -> SaveOutcome:

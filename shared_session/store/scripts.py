@@ -7,8 +7,15 @@ version under "!v". Every script touches only keys of one hash slot (see
 
 from shared_session.cookie import FAMILY_CHARS
 
+# KEYS: session, and (one server or Sentinel) the untagged key of earlier
+# releases: a session found only there is moved to KEYS[1] first, in the same
+# round trip, so upgrading logs nobody out.
 LOAD = """
 local d = redis.call('HGETALL', KEYS[1])
+if #d == 0 and KEYS[2] and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('RENAME', KEYS[2], KEYS[1])
+  d = redis.call('HGETALL', KEYS[1])
+end
 if #d == 0 then return d end
 local created = nil
 for i = 1, #d, 2 do
@@ -116,14 +123,3 @@ end
 redis.call('PEXPIRE', KEYS[2], math.min(tonumber(ARGV[4]), tonumber(ARGV[5])))
 return {2, ARGV[2]}
 """.replace("FAMILY", str(FAMILY_CHARS))
-
-
-# A session stored under the untagged key of earlier releases moves to its
-# hash-tagged key on the first load that misses (one server or Sentinel only).
-# KEYS: untagged, tagged. Returns 1 when moved.
-UPGRADE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('RENAMENX', KEYS[1], KEYS[2]) == 1 then return 1 end
-redis.call('DEL', KEYS[1])
-return 0
-"""
