@@ -39,7 +39,9 @@ class ServerProcess:
     ) -> None:
         self.command = command
         self.log_path = log_path
-        self.env = {**os.environ, **(env or {})}
+        # No drain on SIGTERM unless a test asks for one (tests/gateway/test_drain.py
+        # does): the default 5 s would only slow every teardown.
+        self.env = {"GATEWAY_DRAIN_SECONDS": "0", **os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> ServerProcess:

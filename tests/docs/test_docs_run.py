@@ -441,6 +441,8 @@ def test_server_examples_start_and_answer(
         GATEWAY_FLAG_CHANNEL=f"{key_prefix}channel",
         GATEWAY_FLAG_CACHE_PATH=str(tmp_path / "flags.json"),
         NOTES_DB_PATH=str(tmp_path / "notes.sqlite3"),
+        # Stopped at once (the drain on SIGTERM is tests/gateway/test_drain.py's).
+        GATEWAY_DRAIN_SECONDS="0",
     )
     log = tmp_path / "out.log"
     with log.open("wb") as out:

@@ -191,6 +191,7 @@ def test_uvicorn_factory_entry_point_serves(tmp_path: Path) -> None:
         "GATEWAY_NEW_APP": "tests.gateway.support:rich_fastapi_app()",
         "GATEWAY_FLAGS": '{"notes.show": "new"}',
         "GATEWAY_FLAG_CACHE_PATH": str(tmp_path / "flags.json"),
+        "GATEWAY_DRAIN_SECONDS": "0",
     }
     command = [str(Path(sys.executable).parent / "uvicorn"), "gateway.app:create_gateway",
                "--factory", "--port", str(port), "--log-level", "warning"]  # fmt: skip

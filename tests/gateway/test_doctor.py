@@ -222,7 +222,7 @@ def start_gateway(
     server = ServerProcess(
         gunicorn_gateway(port, 2, *extra), tmp_path / "gateway.log", {**base, **env}
     )
-    server.env = {**base, **env}
+    server.env = {"GATEWAY_DRAIN_SECONDS": "0", **base, **env}
     with server:
         server.wait_for(f"http://127.0.0.1:{port}/_gateway/ready")
         yield f"http://127.0.0.1:{port}", env

@@ -38,6 +38,7 @@ def gateway_env(redis_url: str, key_prefix: str, cache: Path) -> dict[str, str]:
         "GATEWAY_FLAG_CHANNEL": f"{key_prefix}channel",
         "GATEWAY_FLAG_CACHE_PATH": str(cache),
         "GATEWAY_ADMIN_TOKEN": TOKEN,
+        "GATEWAY_DRAIN_SECONDS": "0",  # stopped at once; test_drain.py covers the drain
     }
 
 
