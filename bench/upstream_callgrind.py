@@ -21,7 +21,10 @@ deterministic with ``PYTHONHASHSEED=0``, so a loaded machine does not move it.
 - ``floor``: no proxy, the same page with the same response headers as a
   static ASGI app (``bench.upstream_app:page_app``) under the gateway's
   server: what uvicorn, uvloop and asyncio cost per request whatever the app,
-  so ``gw`` minus ``floor`` is the gateway and its client.
+  so ``gw`` minus ``floor`` is the gateway and its client;
+- ``gw-static``: the gateway with the route flagged new and that static app
+  as the new app: ``gw-static`` minus ``floor`` is the gateway's routing and
+  headers, ``gw`` minus ``gw-static`` the upstream backend and its client.
 
 The callgrind files stay in the printed directory for
 ``callgrind_annotate --inclusive=yes``. With ``--strace`` each proxy instead
@@ -117,7 +120,7 @@ def start_proxy(
     env["PYTHONHASHSEED"] = "0"
     port = free_port()
     label = f"{name}-{n}"
-    if name in ("gw", "floor"):
+    if name in ("gw", "gw-static", "floor"):
         env |= {
             "GATEWAY_LEGACY_URL_MAP": "bench.upstream_app:app",
             "GATEWAY_NEW_APP": "bench.upstream_app:new_app",
@@ -127,7 +130,9 @@ def start_proxy(
             "GATEWAY_LEGACY_UPSTREAM": f"http://127.0.0.1:{upstream_port}",
             "GATEWAY_FLAG_CACHE_PATH": str(out / f"{label}-flags.json"),
         }
-        app = "gateway.app:create_gateway()" if name == "gw" else "bench.upstream_app:page_app"
+        if name == "gw-static":
+            env |= {"GATEWAY_DEFAULT_FLAG": "new", "GATEWAY_NEW_APP": "bench.upstream_app:page_app"}
+        app = "bench.upstream_app:page_app" if name == "floor" else "gateway.app:create_gateway()"
         command = [
             str(BIN / "python"), str(BIN / "gunicorn"),
             "-k", "uvicorn_worker.UvicornWorker", "--workers", "1", "--no-control-socket",
@@ -183,7 +188,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--upstream", choices=("gthread", "sync"), default="gthread")
     parser.add_argument(
-        "--proxies", nargs="+", choices=("gw", "nginx", "floor"), default=["gw", "nginx", "floor"]
+        "--proxies",
+        nargs="+",
+        choices=("gw", "nginx", "floor", "gw-static"),
+        default=["gw", "nginx", "floor"],
     )
     parser.add_argument("--strace", action="store_true", help="count system calls instead")
     parser.add_argument("--threads", type=int, default=16, help="gunicorn gthread threads")
@@ -272,6 +280,9 @@ def main() -> None:
     if "gw" in per_request and "floor" in per_request:
         gateway = per_request["gw"] - per_request["floor"]
         print(f"gw - floor (the gateway and its client): {gateway:,.0f}")
+    if "gw" in per_request and "gw-static" in per_request:
+        backend = per_request["gw"] - per_request["gw-static"]
+        print(f"gw - gw-static (the upstream backend and its client): {backend:,.0f}")
 
 
 if __name__ == "__main__":
