@@ -110,7 +110,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._error: UpstreamError | None = None
         self._head_request = False
         self._received = False
-        self._head_bytes = 0
+        self._head_bytes = 0  # bytes received before the head was complete
+        self._headers_bytes = 0  # header lines parsed
         self._interim = False
         self._framed = False
         self._keep_alive = False
@@ -287,6 +288,12 @@ class UpstreamConnection(asyncio.Protocol):
             self.close()
             return
         self._received = True
+        if not self.head_done:
+            # Every byte before the head is complete is head (interim answers
+            # included). Counted here rather than per header, this also bounds
+            # what httptools buffers of a status line or header still coming,
+            # and spares an on_status callback per answer.
+            self._head_bytes += len(data)
         try:
             parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -294,6 +301,8 @@ class UpstreamConnection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             if self._error is None:  # set by a callback below when it raised
                 self._fail(UpstreamProtocolError(f"invalid answer from the upstream: {exc}"))
+        if self._error is None and not self.head_done and self._head_bytes > MAX_HEAD_BYTES:
+            self._fail(UpstreamProtocolError(f"the upstream's head exceeds {MAX_HEAD_BYTES} bytes"))
         if self._error is not None:
             self.close()
         else:
@@ -332,14 +341,10 @@ class UpstreamConnection(asyncio.Protocol):
         if self.complete:
             self._extra = True  # a second answer to one request
 
-    def on_status(self, status: bytes) -> None:
-        self._head_bytes += len(status) + 16
-        if self._head_bytes > MAX_HEAD_BYTES:
-            self._head_too_large()
-
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_bytes += len(name) + len(value) + 4
-        if self._head_bytes > MAX_HEAD_BYTES:
+        # A head that arrived whole in one read is counted here too.
+        self._headers_bytes += len(name) + len(value) + 4
+        if self._headers_bytes > MAX_HEAD_BYTES:
             self._head_too_large()
         name = name.lower()
         if name in _FRAMING:
