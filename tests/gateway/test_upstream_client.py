@@ -151,9 +151,10 @@ def test_head_answer_ends_at_its_headers_and_keeps_the_connection(gthread: str) 
     [
         b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
         b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok",
         OK + b"HTTP/1.1 200 OK\r\n",  # bytes after the answer: out of step
     ],
-    ids=["connection-close", "http-1.0", "extra-bytes"],
+    ids=["connection-close", "http-1.0", "http-1.0-keep-alive", "extra-bytes"],
 )
 def test_connection_is_not_reused_when(answer: bytes) -> None:
     with answering(answer, OK) as upstream:

@@ -101,6 +101,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._read_paused = False
         self.closed = False
         self.idle = True
+        # The upstream answered HTTP/1.1 on this connection (HTTP/1.0 is never reused).
+        self._http11 = False
         # How many exchanges this connection has begun (1 = fresh).
         self.exchanges = 0
         self._reset_exchange()
@@ -362,7 +364,14 @@ class UpstreamConnection(asyncio.Protocol):
             self._framed = False
             return
         self.status = status
-        self._keep_alive = parser.should_keep_alive() and parser.get_http_version() == "1.1"
+        keep_alive = parser.should_keep_alive()
+        if keep_alive and not self._http11:
+            # Checked on a connection's first reusable answer only: formatting
+            # the version costs more than the rest of this callback, and an
+            # upstream that answered HTTP/1.1 on a connection keeps to it.
+            self._http11 = parser.get_http_version() == "1.1"
+            keep_alive = self._http11
+        self._keep_alive = keep_alive
         self.head_done = True
         if self._head_request or status in (204, 304):
             self._framed = True
