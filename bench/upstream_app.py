@@ -32,3 +32,30 @@ async def new_app(scope: Scope, receive: Receive, send: Send) -> None:
         return
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b"new"})
+
+
+_PAGE: bytes | None = None
+
+
+async def page_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """The page as a static ASGI answer: what uvicorn alone costs to serve it.
+
+    ``bench/upstream_callgrind.py --proxies floor`` runs it under the gateway's
+    server (gunicorn + UvicornWorker), as the floor no ASGI proxy can go under.
+    """
+    global _PAGE
+    if scope["type"] == "lifespan":
+        await new_app(scope, receive, send)
+        return
+    if _PAGE is None:
+        with app.app_context():
+            _PAGE = page().encode()
+    headers = [
+        (b"content-type", b"text/html; charset=utf-8"),
+        (b"content-length", b"%d" % len(_PAGE)),
+        (b"x-request-id", b"1ff5196d75dc48540000000000000dac"),
+        (b"x-gateway-flags-version", b"1"),
+        (b"x-served-by", b"legacy"),
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": _PAGE})

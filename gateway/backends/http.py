@@ -166,7 +166,20 @@ class HTTPBackend:
             await plain_response(send, 502, b"Bad Gateway: the legacy app is unreachable")
             return
         try:
-            await self._relay(scope, conn, receive, send)
+            whole = conn.take_whole()
+            if whole is None:
+                await self._relay(scope, conn, receive, send)
+            else:
+                # The whole answer is in (a page in one or two segments): no
+                # streaming loop and no disconnect watch to set up.
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": conn.status,
+                        "headers": self._response_headers(scope, conn.status, conn.headers),
+                    }
+                )
+                await send({"type": "http.response.body", "body": whole})
         finally:
             self.pool.release(conn)  # reused only if its answer was read to the end
 
@@ -176,7 +189,11 @@ class HTTPBackend:
         """Send the request; return the connection once the answer's head is in."""
         conn = self.pool.take_idle() or await self.pool.acquire()
         try:
-            await self._send(conn, method, head, body, receive)
+            if body == _NO_BODY:  # most requests: _send() inlined, a coroutine less
+                conn.begin(head, head_request=method == "HEAD")
+                await conn.read_head()
+            else:
+                await self._send(conn, method, head, body, receive)
             return conn
         except StaleConnection:
             self.pool.release(conn)

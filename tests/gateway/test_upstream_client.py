@@ -151,9 +151,10 @@ def test_head_answer_ends_at_its_headers_and_keeps_the_connection(gthread: str) 
     [
         b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
         b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+        b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok",
         OK + b"HTTP/1.1 200 OK\r\n",  # bytes after the answer: out of step
     ],
-    ids=["connection-close", "http-1.0", "extra-bytes"],
+    ids=["connection-close", "http-1.0", "http-1.0-keep-alive", "extra-bytes"],
 )
 def test_connection_is_not_reused_when(answer: bytes) -> None:
     with answering(answer, OK) as upstream:
@@ -385,6 +386,33 @@ def test_headers_over_64_kib_are_refused_even_in_small_pieces() -> None:
     head = b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 1000) for i in range(70))
     with trickling(head + b"\r\n", 4096, 0) as upstream, pytest.raises(UpstreamProtocolError):
         asyncio.run(fetch(pool_for(upstream.url)))
+
+
+def test_headers_over_64_kib_are_refused_in_one_piece() -> None:
+    head = b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 1000) for i in range(70))
+    answer = head + b"Content-Length: 2\r\n\r\nok"
+    with answering(answer) as upstream, pytest.raises(UpstreamProtocolError):
+        asyncio.run(fetch(pool_for(upstream.url)))
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 200 OK\r\nX-Endless: " + b"v" * 100_000,  # one header that never ends
+        b"HTTP/1.1 200 " + b"O" * 100_000,  # a status line that never ends
+    ],
+    ids=["header-value", "status-line"],
+)
+def test_an_unfinished_head_over_64_kib_is_refused_at_once(head: bytes) -> None:
+    # Not held until the read timeout, and not buffered further meanwhile.
+    async def run(url: str) -> float:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(UpstreamProtocolError):
+            await fetch(pool_for(url, read_timeout=10))
+        return asyncio.get_running_loop().time() - started
+
+    with trickling(head, 4096, 0) as upstream:
+        assert asyncio.run(run(upstream.url)) < 5
 
 
 # --- the pool's bounds ------------------------------------------------------------

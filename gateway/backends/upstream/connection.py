@@ -101,6 +101,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._read_paused = False
         self.closed = False
         self.idle = True
+        # The upstream answered HTTP/1.1 on this connection (HTTP/1.0 is never reused).
+        self._http11 = False
         # How many exchanges this connection has begun (1 = fresh).
         self.exchanges = 0
         self._reset_exchange()
@@ -110,7 +112,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._error: UpstreamError | None = None
         self._head_request = False
         self._received = False
-        self._head_bytes = 0
+        self._head_bytes = 0  # bytes received before the head was complete
+        self._headers_bytes = 0  # header lines parsed
         self._interim = False
         self._framed = False
         self._keep_alive = False
@@ -162,11 +165,19 @@ class UpstreamConnection(asyncio.Protocol):
         Raises ``ReadTimeout``, ``UpstreamProtocolError`` or ``StaleConnection``.
         """
         # Bounded: each pass waits for more bytes of a head capped at
-        # MAX_HEAD_BYTES, and each wait is capped at read_timeout.
+        # MAX_HEAD_BYTES, and each wait is capped at read_timeout. The wait is
+        # _wait() inlined: this runs once per request, and a coroutine less
+        # is a frame less to create and resume.
         while not self.head_done:
             if self._error is not None:
                 raise self._error
-            await self._wait(self._loop.create_future())
+            waiter = self._waiter = self._loop.create_future()
+            self._deadlines.watch(self, self._loop)
+            try:
+                await waiter
+            finally:
+                self._deadlines.unwatch(self)
+                self._waiter = None
 
     def take(self) -> bytes:
         """All response body received and not yet taken (possibly b"")."""
@@ -180,6 +191,17 @@ class UpstreamConnection(asyncio.Protocol):
         if self._read_paused and self._transport is not None:
             self._read_paused = False
             self._transport.resume_reading()
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def take_whole(self) -> bytes | None:
+        """The whole body if the answer is complete and sound, else None (then stream it)."""
+        if not self.complete or self._error is not None:
+            return None
+        chunks = self._chunks
+        if not chunks:
+            return b""
+        self._chunks = []
+        self._buffered = 0
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def wait_body(self) -> None:
@@ -268,6 +290,12 @@ class UpstreamConnection(asyncio.Protocol):
             self.close()
             return
         self._received = True
+        if not self.head_done:
+            # Every byte before the head is complete is head (interim answers
+            # included). Counted here rather than per header, this also bounds
+            # what httptools buffers of a status line or header still coming,
+            # and spares an on_status callback per answer.
+            self._head_bytes += len(data)
         try:
             parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -275,6 +303,8 @@ class UpstreamConnection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             if self._error is None:  # set by a callback below when it raised
                 self._fail(UpstreamProtocolError(f"invalid answer from the upstream: {exc}"))
+        if self._error is None and not self.head_done and self._head_bytes > MAX_HEAD_BYTES:
+            self._fail(UpstreamProtocolError(f"the upstream's head exceeds {MAX_HEAD_BYTES} bytes"))
         if self._error is not None:
             self.close()
         else:
@@ -313,14 +343,10 @@ class UpstreamConnection(asyncio.Protocol):
         if self.complete:
             self._extra = True  # a second answer to one request
 
-    def on_status(self, status: bytes) -> None:
-        self._head_bytes += len(status) + 16
-        if self._head_bytes > MAX_HEAD_BYTES:
-            self._head_too_large()
-
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_bytes += len(name) + len(value) + 4
-        if self._head_bytes > MAX_HEAD_BYTES:
+        # A head that arrived whole in one read is counted here too.
+        self._headers_bytes += len(name) + len(value) + 4
+        if self._headers_bytes > MAX_HEAD_BYTES:
             self._head_too_large()
         name = name.lower()
         if name in _FRAMING:
@@ -338,7 +364,14 @@ class UpstreamConnection(asyncio.Protocol):
             self._framed = False
             return
         self.status = status
-        self._keep_alive = parser.should_keep_alive() and parser.get_http_version() == "1.1"
+        keep_alive = parser.should_keep_alive()
+        if keep_alive and not self._http11:
+            # Checked on a connection's first reusable answer only: formatting
+            # the version costs more than the rest of this callback, and an
+            # upstream that answered HTTP/1.1 on a connection keeps to it.
+            self._http11 = parser.get_http_version() == "1.1"
+            keep_alive = self._http11
+        self._keep_alive = keep_alive
         self.head_done = True
         if self._head_request or status in (204, 304):
             self._framed = True
