@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import operator
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -59,6 +60,7 @@ _REMEMBERED_DECISIONS = 4096
 _REMEMBER_PATHS_UP_TO = 256
 GATEWAY_LABEL = (SERVED_BY, b"gateway")
 _clock = time.perf_counter
+_name_of = operator.itemgetter(0)
 
 Headers = tuple[tuple[bytes, bytes], ...]
 # What the gateway remembers per (path, method, websocket) and flag table:
@@ -233,11 +235,12 @@ class Gateway:
     # --- requests -----------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if kind not in ("http", "websocket"):
-            return
+        if kind != "http":
+            if kind == "lifespan":
+                await self._lifespan(receive, send)
+                return
+            if kind != "websocket":
+                return
 
         # One pass over the headers for everything the gateway reads.
         request_id: str | None = None
@@ -308,9 +311,10 @@ class Gateway:
                     for name, value in app_headers:
                         if name == SERVED_BY:
                             side = _SIDES.get(value, "")
-                headers = [h for h in app_headers if h[0] not in replaced]
-                headers += extra
-                message["headers"] = headers  # in place, as Starlette's middlewares do
+                if type(app_headers) is list and replaced.isdisjoint(map(_name_of, app_headers)):
+                    message["headers"] = [*app_headers, *extra]  # the usual case, checked in C
+                else:
+                    message["headers"] = _replaced_headers(app_headers, replaced, extra)
             return send(message)
 
         try:
@@ -365,11 +369,11 @@ class Gateway:
         # per message (the body messages pass straight through).
         def send_wrapper(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
-                # The gateway's own headers replace any the app set (no duplicates).
-                # ASGI header names are lowercase (the spec requires it of apps).
-                headers = [h for h in message.get("headers", ()) if h[0] not in own]
-                headers += extra
-                message["headers"] = headers  # in place, as Starlette's middlewares do
+                headers = message.get("headers", ())
+                if type(headers) is list and own.isdisjoint(map(_name_of, headers)):
+                    message["headers"] = [*headers, *extra]  # the usual case, checked in C
+                else:
+                    message["headers"] = _replaced_headers(headers, own, extra)
             return send(message)
 
         return send_wrapper
@@ -461,6 +465,23 @@ class Gateway:
         if side == "shadow":
             return Decision(self.shadowed, LEGACY, key, endpoint, set_cookie)
         return Decision(self.legacy_backend, LEGACY, key, endpoint, set_cookie)
+
+
+def _replaced_headers(
+    headers: Iterable[tuple[bytes, bytes]], own: frozenset[bytes], extra: Headers
+) -> list[tuple[bytes, bytes]]:
+    """``headers`` then ``extra``, without any of ``headers`` named in ``own``.
+
+    On the request path the gateway first checks in C whether a list of
+    headers names any of ``own`` and, when not, skips this call.
+
+    The gateway's own headers replace any the app set (no duplicates); ASGI
+    header names are lowercase (the spec requires it of apps). The caller
+    puts the new list in the message in place, as Starlette's middlewares do.
+    """
+    kept = [h for h in headers if h[0] not in own]
+    kept += extra
+    return kept
 
 
 def _route_path(scope: Scope) -> str:
