@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import gc
 import logging
-import operator
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable
 from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -60,7 +59,6 @@ _REMEMBERED_DECISIONS = 4096
 _REMEMBER_PATHS_UP_TO = 256
 GATEWAY_LABEL = (SERVED_BY, b"gateway")
 _clock = time.perf_counter
-_name_of = operator.itemgetter(0)
 
 Headers = tuple[tuple[bytes, bytes], ...]
 # What the gateway remembers per (path, method, websocket) and flag table:
@@ -311,10 +309,9 @@ class Gateway:
                     for name, value in app_headers:
                         if name == SERVED_BY:
                             side = _SIDES.get(value, "")
-                if type(app_headers) is list and replaced.isdisjoint(map(_name_of, app_headers)):
-                    message["headers"] = [*app_headers, *extra]  # the usual case, checked in C
-                else:
-                    message["headers"] = _replaced_headers(app_headers, replaced, extra)
+                headers = [h for h in app_headers if h[0] not in replaced]
+                headers += extra
+                message["headers"] = headers  # in place, as Starlette's middlewares do
             return send(message)
 
         try:
@@ -369,11 +366,11 @@ class Gateway:
         # per message (the body messages pass straight through).
         def send_wrapper(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
-                headers = message.get("headers", ())
-                if type(headers) is list and own.isdisjoint(map(_name_of, headers)):
-                    message["headers"] = [*headers, *extra]  # the usual case, checked in C
-                else:
-                    message["headers"] = _replaced_headers(headers, own, extra)
+                # The gateway's own headers replace any the app set (no duplicates).
+                # ASGI header names are lowercase (the spec requires it of apps).
+                headers = [h for h in message.get("headers", ()) if h[0] not in own]
+                headers += extra
+                message["headers"] = headers  # in place, as Starlette's middlewares do
             return send(message)
 
         return send_wrapper
@@ -465,23 +462,6 @@ class Gateway:
         if side == "shadow":
             return Decision(self.shadowed, LEGACY, key, endpoint, set_cookie)
         return Decision(self.legacy_backend, LEGACY, key, endpoint, set_cookie)
-
-
-def _replaced_headers(
-    headers: Iterable[tuple[bytes, bytes]], own: frozenset[bytes], extra: Headers
-) -> list[tuple[bytes, bytes]]:
-    """``headers`` then ``extra``, without any of ``headers`` named in ``own``.
-
-    On the request path the gateway first checks in C whether a list of
-    headers names any of ``own`` and, when not, skips this call.
-
-    The gateway's own headers replace any the app set (no duplicates); ASGI
-    header names are lowercase (the spec requires it of apps). The caller
-    puts the new list in the message in place, as Starlette's middlewares do.
-    """
-    kept = [h for h in headers if h[0] not in own]
-    kept += extra
-    return kept
 
 
 def _route_path(scope: Scope) -> str:
