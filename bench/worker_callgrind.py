@@ -1,6 +1,7 @@
 """Instructions per request of a whole server worker: the FastAPI app alone and the gateway.
 
     .venv/bin/python bench/worker_callgrind.py [--requests 2000] [--connections 10]
+        [--setups fastapi,gw-new,gw-new-nometrics]
 
 Needs ``valgrind``. Starts each setup of ``bench/paths_bench.py`` (``fastapi``:
 the app under gunicorn + ``uvicorn_worker.UvicornWorker``; ``gw-new``: the
@@ -42,9 +43,14 @@ GATEWAY_ENV = {
     "GATEWAY_DRAIN_SECONDS": "0",
     "GATEWAY_DEFAULT_FLAG": "new",
 }
+NO_METRICS_ENV = GATEWAY_ENV | {
+    "GATEWAY_METRICS_ENABLED": "false",
+    "GATEWAY_ROLLBACK_ENABLED": "false",
+}
 SETUPS = {
     "fastapi": ("bench.trivial_apps:fastapi_app", {}),
     "gw-new": ("gateway.app:create_gateway()", GATEWAY_ENV),
+    "gw-new-nometrics": ("gateway.app:create_gateway()", NO_METRICS_ENV),
 }
 
 
@@ -62,7 +68,7 @@ def client(port: int, n: int, connections: int) -> int:
         if sent < n:
             sock.sendall(request)
             sent += 1
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + 3600  # the worker may still be starting under valgrind
     while done < n and time.monotonic() < deadline:
         for key, _ in selector.select(10):
             sock, buffer = key.fileobj, key.data
@@ -99,7 +105,10 @@ def run(name: str, n: int, out: Path, connections: int) -> subprocess.Popen[byte
         f"--callgrind-out-file={out}/{name}-{n}.%p",
         str(bin_dir / "python"), str(bin_dir / "gunicorn"),
         "-k", "uvicorn_worker.UvicornWorker", "--workers", "1", "--no-control-socket",
-        "--bind", f"127.0.0.1:{port}", "--log-level", "warning", app,
+        "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+        # Under valgrind on a loaded machine a client can take longer than
+        # the default 2 s between requests: keep its connections open.
+        "--keep-alive", "600", app,
     ]  # fmt: skip
     log = (out / f"{name}-{n}.log").open("wb")
     server = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log)
@@ -112,15 +121,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--connections", type=int, default=10)
+    parser.add_argument(
+        "--setups",
+        default=",".join(SETUPS),
+        help=f"comma-separated, of {', '.join(SETUPS)} (default: all)",
+    )
     parser.add_argument("--client", nargs=3, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.client:
         print(client(*args.client))
         return
+    names = [name.strip() for name in args.setups.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(SETUPS))
+    if unknown or not names:
+        parser.error(f"unknown setups {unknown}: choose from {', '.join(SETUPS)}")
     out = Path(tempfile.mkdtemp(prefix="worker-callgrind-"))
     servers = {
         (name, n): run(name, n, out, args.connections)
-        for name in SETUPS
+        for name in names
         for n in (BASE, BASE + args.requests)
     }
     for (name, n), server in servers.items():
@@ -155,13 +173,16 @@ def main() -> None:
         counts[(name, n)] = int(re.search(r"^summary: (\d+)", text, re.M).group(1))  # type: ignore[union-attr]
     per_request = {
         name: (counts[(name, BASE + args.requests)] - counts[(name, BASE)]) / args.requests
-        for name in SETUPS
+        for name in names
     }
     print(f"instructions per request of the whole worker ({args.requests} requests), {out}")
     for name, value in per_request.items():
         print(f"{name}: {value:,.0f}")
-    app, gw = per_request["fastapi"], per_request["gw-new"]
-    print(f"gw-new / fastapi: {app / gw:.3f}x by instructions ({gw - app:+,.0f}/request)")
+    pairs = (("gw-new", "fastapi"), ("gw-new-nometrics", "fastapi"), ("gw-new", "gw-new-nometrics"))
+    for slower, faster in pairs:
+        if slower in per_request and faster in per_request:
+            a, b = per_request[faster], per_request[slower]
+            print(f"{slower} / {faster}: {a / b:.3f}x by instructions ({b - a:+,.0f}/request)")
 
 
 if __name__ == "__main__":

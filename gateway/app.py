@@ -32,6 +32,7 @@ from gateway.bucketing import (
     read_cookie,
 )
 from gateway.decision import DECISION_KEY, Decision
+from gateway.direct_call import direct_call
 from gateway.doctor_facts import doctor_report
 from gateway.fallback import Fallback
 from gateway.flags import FlagTable, GroupError, Groups
@@ -52,11 +53,21 @@ from gateway.shadow import Shadowed, ShadowRunner
 log = logging.getLogger("gateway")
 
 _CONNECTION_CLOSE = (b"connection", b"close")
+_X_REQUEST_ID = b"x-request-id"
 LEGACY, NEW = b"legacy", b"new"
 _REMEMBERED_DECISIONS = 4096
 _REMEMBER_PATHS_UP_TO = 256
 GATEWAY_LABEL = (SERVED_BY, b"gateway")
 _clock = time.perf_counter
+
+Headers = tuple[tuple[bytes, bytes], ...]
+# What the gateway remembers per (path, method, websocket) and flag table:
+# the decision, the headers it adds besides the request id's (flags version,
+# label, a bucket cookie), the side metrics count it under ("" when the
+# backend labels its own answers), the header names the answer's own
+# headers must not repeat, and the decision's backend to call (see
+# gateway/direct_call.py).
+Route = tuple[Decision, Headers, str, frozenset[bytes], ASGIApp]
 
 __all__ = ["Gateway", "GatewayConfigError", "create_gateway"]
 
@@ -103,7 +114,7 @@ class Gateway:
         self.request_ids = RequestIds()
         # Decisions that depend only on (path, method, websocket) and the flag
         # table: remembered until the table changes (bounded, short paths only).
-        self._decisions: dict[tuple[str, str, bool], Decision] = {}
+        self._decisions: dict[tuple[str, str, bool], Route] = {}
         self._decided_for: FlagTable | None = None
         self._versioned: FlagTable | None = None
         self._version_header = (b"x-gateway-flags-version", b"0")
@@ -115,6 +126,10 @@ class Gateway:
         # mid-request, so its backends label their own answers.
         self.fallback = Fallback(ServedBy(new, "new"), ServedBy(legacy, "legacy"))
         self.shadowed: ASGIApp = Shadowed(shadow, legacy) if shadow else legacy
+        # Each backend a decision can name, bound for a direct call, once.
+        self._direct = {
+            id(app): direct_call(app) for app in (legacy, new, self.fallback, self.shadowed)
+        }
         self.fallback.on_fallback = self.operator.fallback
         if shadow is not None:
             shadow.on_result = self.operator.shadow_result
@@ -124,7 +139,8 @@ class Gateway:
         self._prefix_slash = self._prefix + "/"
         self._rid_header = settings.request_id_header.lower().encode("latin-1")
         self._override_header = settings.override_header.lower().encode("latin-1")
-        own = {b"x-request-id", b"x-gateway-flags-version", self._rid_header}
+        self._custom_rid = self._rid_header != _X_REQUEST_ID
+        own = {_X_REQUEST_ID, b"x-gateway-flags-version", self._rid_header}
         self._own_headers = frozenset(own)
         self._read_headers = frozenset({self._rid_header, b"cookie", self._override_header})
         self._own_and_label = frozenset({*own, SERVED_BY})
@@ -217,15 +233,16 @@ class Gateway:
     # --- requests -----------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "lifespan":
-            await self._lifespan(receive, send)
-            return
-        if kind not in ("http", "websocket"):
-            return
+        if kind != "http":
+            if kind == "lifespan":
+                await self._lifespan(receive, send)
+                return
+            if kind != "websocket":
+                return
 
         # One pass over the headers for everything the gateway reads.
         request_id: str | None = None
-        cookie_parts: list[str] = []
+        cookie_parts: list[str] | None = None
         override_value: str | None = None
         read = self._read_headers
         for name, value in scope["headers"]:
@@ -234,6 +251,8 @@ class Gateway:
             if name == self._rid_header:
                 request_id = value.decode("latin-1")
             elif name == b"cookie":
+                if cookie_parts is None:
+                    cookie_parts = []
                 cookie_parts.append(value.decode("latin-1"))
             elif name == self._override_header:
                 override_value = value.decode("latin-1")
@@ -250,32 +269,29 @@ class Gateway:
         path: str = scope.get("path", "/")
         if scope.get("root_path"):
             path = _route_path(scope)
-        if path == self._prefix or path.startswith(self._prefix_slash):
-            extra = self._own(rid, table, GATEWAY_LABEL)
-            await self.admin(scope, receive, self._with_headers(send, extra, self._own_and_label))
+        if path.startswith(self._prefix) and (
+            path == self._prefix or path.startswith(self._prefix_slash)
+        ):
+            tail = self._tail(table, GATEWAY_LABEL)
+            send = self._with_headers(send, self._ids(rid, tail), self._own_and_label)
+            await self.admin(scope, receive, send)
             return
 
-        decision: Decision | None = None
+        route: Route | None = None
         if override_value is None and not cookie_parts and table is self._decided_for:
-            # The common case, _decide's remembered decision without the call.
-            decision = self._decisions.get((path, scope.get("method", "GET"), kind == "websocket"))
-        if decision is None:
-            try:
-                cookies = "; ".join(cookie_parts)
-                decision = self._decide(scope, path, table, cookies, override_value)
-            except Exception:  # never let hostile input turn into a gateway 500
-                log.exception("routing decision failed for %r; serving legacy", path[:200])
-                decision = Decision(self.legacy_backend, LEGACY)
+            # The common case, _decide's remembered route without the call.
+            route = self._decisions.get((path, scope.get("method", "GET"), kind == "websocket"))
+        if route is None:
+            route = self._route(scope, path, table, cookie_parts or [], override_value)
+        decision, tail, side, replaced, backend = route
         scope[DECISION_KEY] = decision
-        if decision.served_by is None:
-            extra = self._own(rid, table, None, decision.set_cookie)
-            replaced = self._own_headers
-        else:
-            extra = self._own(rid, table, (SERVED_BY, decision.served_by), decision.set_cookie)
-            replaced = self._own_and_label
+        if self._custom_rid or self.readiness.state == "draining":
+            extra = self._ids(rid, tail)
+        else:  # the common case of _ids, without the call
+            extra = ((_X_REQUEST_ID, rid), *tail)
         observer = self.observer
         if observer is None or kind != "http":
-            await decision.backend(scope, receive, self._with_headers(send, extra, replaced))
+            await backend(scope, receive, self._with_headers(send, extra, replaced))
             return
 
         # Metrics and rollback windows see the answer's end. Counted here, in
@@ -283,7 +299,6 @@ class Gateway:
         # RequestObserver.__call__: one coroutine and one call per message less.
         started = _clock()
         status = 0
-        side = _SIDES.get(decision.served_by, "")
 
         def observed_send(message: Message) -> Awaitable[None]:
             nonlocal status, side
@@ -296,11 +311,11 @@ class Gateway:
                             side = _SIDES.get(value, "")
                 headers = [h for h in app_headers if h[0] not in replaced]
                 headers += extra
-                return send({**message, "headers": headers})
+                message["headers"] = headers  # in place, as Starlette's middlewares do
             return send(message)
 
         try:
-            await decision.backend(scope, receive, observed_send)
+            await backend(scope, receive, observed_send)
         except BaseException:
             status = status or 500  # a backend that raises before answering: a 500
             raise
@@ -308,30 +323,45 @@ class Gateway:
             if status:  # a client gone before any answer is not counted
                 observer.count(decision.endpoint, side, status, _clock() - started)
 
-    def _own(
-        self,
-        rid: bytes,
-        table: FlagTable,
-        label: tuple[bytes, bytes] | None,
-        set_cookie: bytes | None = None,
-    ) -> list[tuple[bytes, bytes]]:
-        """The headers the gateway adds to an answer."""
+    def _ids(self, rid: bytes, tail: Headers) -> Headers:
+        """All the headers the gateway adds: the request id's, then ``tail``."""
+        if not self._custom_rid:
+            extra = ((_X_REQUEST_ID, rid), *tail)
+        else:
+            extra = ((_X_REQUEST_ID, rid), (self._rid_header, rid), *tail)
+        if self.readiness.state == "draining":
+            extra += (_CONNECTION_CLOSE,)  # move clients off this process while it drains
+        return extra
+
+    def _tail(
+        self, table: FlagTable, label: tuple[bytes, bytes] | None, set_cookie: bytes | None = None
+    ) -> Headers:
+        """The headers the gateway adds to an answer besides the request id's."""
         if table is not self._versioned:  # formatted once per flag table, not per request
             self._versioned = table
             self._version_header = (b"x-gateway-flags-version", b"%d" % table.version)
-        extra = [(b"x-request-id", rid), self._version_header]
-        if self._rid_header != b"x-request-id":
-            extra.append((self._rid_header, rid))
+        tail: Headers = (self._version_header,)
         if label is not None:
-            extra.append(label)
+            tail += (label,)
         if set_cookie is not None:
-            extra.append((b"set-cookie", set_cookie))
-        if self.readiness.state == "draining":
-            extra.append(_CONNECTION_CLOSE)  # move clients off this process while it drains
-        return extra
+            tail += ((b"set-cookie", set_cookie),)
+        return tail
+
+    def _route_of(self, decision: Decision, table: FlagTable) -> Route:
+        """What the request path needs of a decision, worked out once per decision."""
+        backend = self._direct.get(id(decision.backend))
+        if backend is None:
+            backend = direct_call(decision.backend)
+        if decision.served_by is None:  # the backend labels its own answers
+            tail = self._tail(table, None, decision.set_cookie)
+            return decision, tail, "", self._own_headers, backend
+        label = (SERVED_BY, decision.served_by)
+        tail = self._tail(table, label, decision.set_cookie)
+        side = _SIDES.get(decision.served_by, "")
+        return decision, tail, side, self._own_and_label, backend
 
     @staticmethod
-    def _with_headers(send: Send, extra: list[tuple[bytes, bytes]], own: frozenset[bytes]) -> Send:
+    def _with_headers(send: Send, extra: Headers, own: frozenset[bytes]) -> Send:
         # A plain function handing on send's awaitable: no coroutine of its own
         # per message (the body messages pass straight through).
         def send_wrapper(message: Message) -> Awaitable[None]:
@@ -340,10 +370,24 @@ class Gateway:
                 # ASGI header names are lowercase (the spec requires it of apps).
                 headers = [h for h in message.get("headers", ()) if h[0] not in own]
                 headers += extra
-                return send({**message, "headers": headers})
+                message["headers"] = headers  # in place, as Starlette's middlewares do
             return send(message)
 
         return send_wrapper
+
+    def _route(
+        self,
+        scope: Scope,
+        path: str,
+        table: FlagTable,
+        cookie_parts: list[str],
+        override_value: str | None,
+    ) -> Route:
+        try:
+            return self._decide(scope, path, table, "; ".join(cookie_parts), override_value)
+        except Exception:  # never let hostile input turn into a gateway 500
+            log.exception("routing decision failed for %r; serving legacy", path[:200])
+            return self._route_of(Decision(self.legacy_backend, LEGACY), table)
 
     def _decide(
         self,
@@ -352,7 +396,7 @@ class Gateway:
         table: FlagTable,
         cookies: str,
         override_value: str | None,
-    ) -> Decision:
+    ) -> Route:
         method: str = scope.get("method", "GET")
         websocket = scope["type"] == "websocket"
         overridable = override_value is not None or self._override_cookie in cookies
@@ -363,11 +407,12 @@ class Gateway:
             if found is not None:
                 return found
         decision, pure = self._decide_now(path, method, websocket, table, cookies, override_value)
+        route = self._route_of(decision, table)
         if pure and not overridable and len(path) <= _REMEMBER_PATHS_UP_TO:
             if len(self._decisions) >= _REMEMBERED_DECISIONS:
                 self._decisions.clear()  # a flood of distinct paths: start over
-            self._decisions[(path, method, websocket)] = decision
-        return decision
+            self._decisions[(path, method, websocket)] = route
+        return route
 
     def _decide_now(
         self,

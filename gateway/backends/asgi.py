@@ -11,6 +11,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.direct_call import direct_call
+
 log = logging.getLogger("gateway.backends.asgi")
 
 # Keys a Starlette gateway puts in the scope while routing; the inner app must
@@ -36,6 +38,7 @@ class ASGIBackend:
 
     def __init__(self, app: ASGIApp, *, name: str = "new", lifespan: bool = True) -> None:
         self.app = app
+        self._call_app = direct_call(app)
         self.name = name
         self.lifespan = lifespan
         self.state: dict[str, Any] = {}
@@ -102,4 +105,4 @@ class ASGIBackend:
             if self.state:
                 # What the app's lifespan yielded, as uvicorn would give it.
                 scope["state"] = dict(self.state)
-        return self.app(scope, receive, send)
+        return self._call_app(scope, receive, send)
