@@ -311,7 +311,9 @@ class Gateway:
                             side = _SIDES.get(value, "")
                 headers = [h for h in app_headers if h[0] not in replaced]
                 headers += extra
-                message["headers"] = headers  # in place, as Starlette's middlewares do
+                # A copy, never the app's own dict: an app may send one constant
+                # start message on every request (nothing of one may reach the next).
+                return send({**message, "headers": headers})
             return send(message)
 
         try:
@@ -370,7 +372,9 @@ class Gateway:
                 # ASGI header names are lowercase (the spec requires it of apps).
                 headers = [h for h in message.get("headers", ()) if h[0] not in own]
                 headers += extra
-                message["headers"] = headers  # in place, as Starlette's middlewares do
+                # A copy, never the app's own dict: an app may send one constant
+                # start message on every request (nothing of one may reach the next).
+                return send({**message, "headers": headers})
             return send(message)
 
         return send_wrapper

@@ -203,3 +203,19 @@ def streaming_flask_app() -> Flask:
         return app.response_class(chunks(), mimetype="text/plain")
 
     return app
+
+
+# One start message for every answer, as a hand-written ASGI app may keep it.
+CONSTANT_START = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [(b"content-type", b"text/plain")],
+}
+
+
+async def constant_start_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """A bare ASGI app that sends the same start message dict on every request."""
+    if scope["type"] != "http":
+        return
+    await send(CONSTANT_START)
+    await send({"type": "http.response.body", "body": b"constant"})

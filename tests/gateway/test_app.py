@@ -17,6 +17,7 @@ import pytest
 from gateway.app import GatewayConfigError, create_gateway
 from gateway.settings import GatewaySettings
 from tests.gateway.support import (
+    CONSTANT_START,
     EchoBackend,
     echo_gateway,
     serve,
@@ -130,6 +131,26 @@ def test_real_backends_serve_flask_and_fastapi(tmp_path: Path) -> None:
     assert (new_only.text, new_only.headers["x-served-by"]) == ("asset", "new")
     assert redirect.status_code == 308 and redirect.headers["location"].endswith("/notes/")
     assert (not_allowed.status_code, not_allowed.headers["x-served-by"]) == (405, "legacy")
+
+
+def test_an_app_that_sends_one_constant_start_message_gets_nothing_of_an_earlier_request(
+    tmp_path: Path,
+) -> None:
+    # The gateway's headers go on a copy of the start message, never on the app's dict.
+    settings = settings_for(
+        tmp_path,
+        new_app="tests.gateway.support:constant_start_app",
+        flags={"notes.show": "new"},
+    )
+    before = [*CONSTANT_START["headers"]]
+    with serve(create_gateway(settings)) as url:
+        first = httpx.get(f"{url}/notes/7")
+        second = httpx.get(f"{url}/notes/7")
+    assert CONSTANT_START["headers"] == before
+    for answer in (first, second):
+        assert (answer.text, answer.headers["x-served-by"]) == ("constant", "new")
+        assert len(answer.headers.get_list("x-request-id")) == 1
+    assert first.headers["x-request-id"] != second.headers["x-request-id"]
 
 
 def test_reference_apps_load_by_their_import_strings(tmp_path: Path) -> None:
