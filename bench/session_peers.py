@@ -17,18 +17,19 @@ Usage: ``.venv/bin/python bench/session_peers.py [--seconds 5] [--rounds 3]``
 
 ``--callgrind N`` measures instead what one request costs the server process
 in instructions, deterministically (a loaded machine does not move it; needs
-``valgrind``): each contender runs under ``valgrind --tool=callgrind`` with
-``PYTHONHASHSEED=0`` on core 0, gets ``--warmup`` requests of each kind, then
-N read-only and N modifying requests from a client on core 1 sending them
-over ``--connections`` connections (like wrk's ``-c10``; gunicorn's sync
-worker closes each one after its answer). The server's instruction count
-(every thread; gunicorn's worker, not its arbiter) is read with
-``callgrind_control -e Ir`` between the phases, and the difference divided
-by N is the cost of one request: the Python app, the framework, the HTTP
-server and the Redis client, all on the server's core. Redis's own
-instructions are not in it (it runs on the other core in the wall-clock
-layout too), but are printed beside it: ``redis-server`` runs under callgrind
-as well.
+``valgrind``). Each contender runs three times at once under
+``valgrind --tool=callgrind`` with ``PYTHONHASHSEED=0`` on core 0: every run
+gets ``--warmup`` read-only and modifying requests, the second then N
+read-only ones, the third N read-only and N modifying ones, all sent by a
+client on core 1 over ``--connections`` connections (like wrk's ``-c10``;
+gunicorn's sync worker closes each one after its answer). The differences of
+the serving process's totals (gunicorn's worker, not its arbiter; every
+thread), divided by N, are the costs of one read-only and one modifying
+request: the app, the framework, the HTTP server and the Redis client, all
+that runs on the server's core. ``redis-server`` runs under callgrind too (on
+core 1); its instructions per request, read with ``callgrind_control``, are
+printed beside (they are not on the server's core in the wall-clock layout).
+``--side`` and ``--only`` restrict the run to one side or one contender.
 """
 
 from __future__ import annotations
@@ -267,6 +268,8 @@ def callgrind_main(args: argparse.Namespace) -> None:
         "SHARED_SESSION_SECRET_KEYS": '["bench-secret"]',
         "PYTHONPATH": str(ROOT),
         "PYTHONHASHSEED": "0",
+        # Everything runs 20-50x slower under valgrind: no 503 for a slow Redis call.
+        "SHARED_SESSION_TIMEOUT": "60",
     }
     n, warmup, conns = args.callgrind, args.warmup, args.connections
     send = ["taskset", "-c", LOAD_CORE, sys.executable, __file__, "--client"]
