@@ -28,6 +28,8 @@ _SID_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 # Redis store keys a family in one Redis Cluster hash slot, so one script can
 # move a session to its new id atomically.
 FAMILY_CHARS = 4
+# Verified cookies a signer remembers (about 200 bytes each).
+VERIFIED_CACHE_SIZE = 4096
 
 
 def new_session_id(family: str | None = None) -> str:
@@ -84,6 +86,12 @@ class CookieSigner:
         # Older keys only verify; tried only when the newest does not.
         self._older = _DerivedKeyCache(list(keys[:-1]), **options) if len(keys) > 1 else None
         self.max_cookie_bytes = max_cookie_bytes
+        # Cookies this signer verified (exact value -> what ``read`` gave):
+        # the same cookie arrives on every request of a session, and the
+        # answer for a value under fixed keys never changes. A signer serves
+        # one key list (new keys get a new signer, so a new cache); only
+        # valid cookies are kept, at most VERIFIED_CACHE_SIZE of them.
+        self._verified: dict[str, tuple[str, bool]] = {}
 
     def sign(self, sid: str) -> str:
         return self._signer.sign(sid).decode()
@@ -98,6 +106,18 @@ class CookieSigner:
 
     def read(self, value: str) -> tuple[str | None, bool]:
         """``(session id or None, signed with an older key)``, as ``unsign``."""
+        known = self._verified.get(value)
+        if known is not None:
+            return known
+        sid, older = self._verify(value)
+        if sid is not None:
+            verified = self._verified
+            if len(verified) >= VERIFIED_CACHE_SIZE:
+                verified.clear()  # cheaper than an LRU, and rare: start over
+            verified[value] = (sid, older)
+        return sid, older
+
+    def _verify(self, value: str) -> tuple[str | None, bool]:
         if not value or len(value) > self.max_cookie_bytes:
             return None, False
         older = False

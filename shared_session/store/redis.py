@@ -33,6 +33,7 @@ from shared_session.redis_connect import (
 from shared_session.settings import SessionSettings
 from shared_session.store import scripts
 from shared_session.store.base import SaveOutcome, SavePlan, SaveStatus, StoredSession, Timing
+from shared_session.store.wire import AsyncWire, Evalsha, SyncWire, pack
 
 
 def _now_ms() -> int:
@@ -140,6 +141,7 @@ def create_client(settings: SessionSettings, asynchronous: bool) -> Any:
         return redis.asyncio.Redis.from_url(
             settings.redis_url,
             max_connections=settings.pool_size,
+            socket_timeout=None,
             socket_connect_timeout=settings.timeout,
             retry=AsyncRetry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             health_check_interval=0,
@@ -152,6 +154,11 @@ def create_client(settings: SessionSettings, asynchronous: bool) -> Any:
         max_connections=settings.pool_size,
         pool_timeout=settings.pool_timeout,
     )
+
+
+def _one_server(settings: SessionSettings) -> bool:
+    assert settings.redis_url
+    return parse_redis_url(settings.redis_url).topology == "server"
 
 
 def session_key(prefix: str, sid: str) -> str:
@@ -182,10 +189,12 @@ class _Lua:
 
     text: str
     sha: str
+    wire: Evalsha
 
     @classmethod
     def of(cls, text: str) -> _Lua:
-        return cls(text, hashlib.sha1(text.encode()).hexdigest())
+        sha = hashlib.sha1(text.encode()).hexdigest()
+        return cls(text, sha, Evalsha(sha, text))
 
 
 LOAD = _Lua.of(scripts.LOAD)
@@ -221,9 +230,23 @@ class RedisStore(_Keys):
     def __init__(self, settings: SessionSettings, client: SyncClient | None = None) -> None:
         super().__init__(settings)
         self.client = client or create_client(settings, asynchronous=False)
+        # One server: the store's commands go on the client's pool directly.
+        self._wire = (
+            SyncWire(self.client.connection_pool)
+            if client is None and _one_server(settings)
+            else None
+        )
 
     def _run(self, operation: str, lua: _Lua, keys: list[str], args: list[Any]) -> Any:
         try:
+            wire = self._wire
+            if wire is not None:
+                command = lua.wire.command(keys, args)
+                try:
+                    return wire.call(command)
+                except NoScriptError:
+                    wire.call(lua.wire.script_load)
+                    return wire.call(command)
             try:
                 return self.client.evalsha(lua.sha, len(keys), *keys, *args)
             except NoScriptError:
@@ -250,7 +273,10 @@ class RedisStore(_Keys):
 
     def delete(self, sid: str) -> None:
         try:
-            self.client.delete(self.session(sid))
+            if self._wire is not None:
+                self._wire.call(pack(["DEL", self.session(sid)]))
+            else:
+                self.client.delete(self.session(sid))
         except REDIS_ERRORS as exc:
             store_error("flask", "delete")
             raise unavailable(exc) from exc
@@ -276,7 +302,9 @@ class AsyncRedisStore(_Keys):
         bound = self._per_loop.get(loop)
         if bound is None:
             bound = self._per_loop[loop] = _LoopClient(
-                create_client(self._settings, asynchronous=True), self._settings
+                create_client(self._settings, asynchronous=True),
+                self._settings,
+                wire=_one_server(self._settings),
             )
         return bound
 
@@ -304,7 +332,7 @@ class AsyncRedisStore(_Keys):
         released with their loop)."""
         bound = self._per_loop.pop(asyncio.get_running_loop(), None)
         if bound is not None:
-            await bound.client.aclose()
+            await bound.aclose()
 
 
 class _LoopClient:
@@ -313,11 +341,13 @@ class _LoopClient:
     A call that finds every slot taken waits up to ``pool_timeout`` for one
     (no timer when a slot is free); a call holds one connection at a time,
     so the pool behind never runs out. Each call, retry included, is
-    bounded by ``timeout``.
+    bounded by ``timeout``. With ``wire`` (one server) the commands go on
+    connections of the client's pool directly (``store.wire``).
     """
 
-    def __init__(self, client: AsyncClient, settings: SessionSettings) -> None:
+    def __init__(self, client: AsyncClient, settings: SessionSettings, wire: bool) -> None:
         self.client = client
+        self._wire = AsyncWire(client.connection_pool) if wire else None  # type: ignore[union-attr]
         self._gate = asyncio.Semaphore(settings.pool_size)
         self._pool_timeout = settings.pool_timeout
         self._timeout = settings.timeout
@@ -340,6 +370,14 @@ class _LoopClient:
         await self._enter(operation)
         try:
             async with asyncio.timeout(self._timeout):
+                wire = self._wire
+                if wire is not None:
+                    command = lua.wire.command(keys, args)
+                    try:
+                        return await wire.call(command)
+                    except NoScriptError:
+                        await wire.call(lua.wire.script_load)
+                        return await wire.call(command)
                 try:
                     return await self.client.evalsha(lua.sha, len(keys), *keys, *args)
                 except NoScriptError:
@@ -355,9 +393,17 @@ class _LoopClient:
         await self._enter("delete")
         try:
             async with asyncio.timeout(self._timeout):
-                await self.client.delete(key)
+                if self._wire is not None:
+                    await self._wire.call(pack(["DEL", key]))
+                else:
+                    await self.client.delete(key)
         except (*REDIS_ERRORS, TimeoutError) as exc:
             store_error("asgi", "delete")
             raise unavailable(exc) from exc
         finally:
             self._gate.release()
+
+    async def aclose(self) -> None:
+        if self._wire is not None:
+            await self._wire.aclose()
+        await self.client.aclose()

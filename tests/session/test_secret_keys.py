@@ -103,6 +103,42 @@ def test_cookie_signed_with_a_key_no_longer_configured_is_rejected(
     assert "Max-Age=0" in response.headers["Set-Cookie"]
 
 
+def test_a_cookie_verified_before_a_key_change_is_judged_by_the_new_keys(
+    app_keyed: SessionSettings,
+) -> None:
+    # Verified cookies are remembered per key list: after the change the
+    # same cookie is refused (key dropped) or re-signed (key now a fallback),
+    # never accepted from what was verified under the old keys.
+    probe: list[Any] = []
+    app = _flask_app(app_keyed, probe, "key-one")
+    client = app.test_client()
+    cookie = _set_cookies(client.post("/login"))["ssid"]
+    for _ in range(2):
+        assert "Set-Cookie" not in client.get("/read").headers
+        assert probe[-1] == {"user": "alice"}
+
+    app.config["SECRET_KEY"] = "key-two"
+    response = client.get("/read")
+    assert probe[-1] == {}
+    assert "Max-Age=0" in response.headers["Set-Cookie"]
+
+    app.config["SECRET_KEY_FALLBACKS"] = ["key-one"]
+    client.set_cookie("ssid", cookie)
+    resigned = _set_cookies(client.get("/read"))["ssid"]
+    assert probe[-1] == {"user": "alice"}
+    assert CookieSigner(["key-two"]).unsign(resigned) == CookieSigner(["key-one"]).unsign(cookie)
+
+    app.config["SECRET_KEY"] = "key-one"
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    client.set_cookie("ssid", cookie)
+    assert "Set-Cookie" not in client.get("/read").headers
+    assert probe[-1] == {"user": "alice"}
+    client.set_cookie("ssid", cookie[:-2] + ("AA" if not cookie.endswith("AA") else "BB"))
+    assert probe[-1] == {"user": "alice"}
+    client.get("/read")
+    assert probe[-1] == {}  # a tampered value is verified, not taken from the cache
+
+
 def test_install_without_any_key_is_refused(app_keyed: SessionSettings) -> None:
     app = flask.Flask("no-key")
     with pytest.raises(SessionConfigError, match="SECRET_KEY"):
