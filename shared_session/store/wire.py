@@ -29,7 +29,7 @@ import redis.asyncio
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-Arg = bytes | str | int
+Arg = bytes | str | int | float
 
 
 def pack_args(args: Sequence[Arg]) -> bytes:
@@ -43,6 +43,8 @@ def pack_args(args: Sequence[Arg]) -> bytes:
             raw = arg.encode()  # type: ignore[union-attr]
         elif kind is int:
             raw = b"%d" % arg
+        elif kind is float:
+            raw = repr(arg).encode()  # as redis-py's encoder writes a float
         else:  # bool and None too, as redis-py's encoder refuses them
             raise TypeError(f"cannot send {kind.__name__} to Redis: {arg!r}")
         parts.append(b"$%d\r\n%b\r\n" % (len(raw), raw))
