@@ -232,7 +232,7 @@ class RedisStore(_Keys):
         self.client = client or create_client(settings, asynchronous=False)
         # One server: the store's commands go on the client's pool directly.
         self._wire = (
-            SyncWire(self.client.connection_pool)
+            SyncWire(self.client.connection_pool, settings.pool_size, settings.pool_timeout)
             if client is None and _one_server(settings)
             else None
         )

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -74,26 +76,50 @@ class Evalsha:
 
 
 class SyncWire:
-    """Commands on connections of a redis-py (blocking) pool: the pool's
-    waiting (``pool_timeout``) and socket timeouts apply as with the client."""
+    """Commands on connections made by a redis-py pool and kept here, at most
+    ``size`` at once: a thread that finds them all busy waits up to ``wait``
+    seconds, then gets redis-py's ``ConnectionError("No connection
+    available.")`` as from its blocking pool. The connections' socket timeouts
+    apply as with the client. A forked child never uses its parent's
+    connections (gunicorn forks workers)."""
 
-    def __init__(self, pool: redis.ConnectionPool) -> None:
+    def __init__(self, pool: redis.ConnectionPool, size: int, wait: float) -> None:
         self.pool = pool
+        self._slots = threading.BoundedSemaphore(size)
+        self._wait = wait
+        self._idle: list[Any] = []
+        self._pid = os.getpid()
 
     def call(self, command: bytes) -> Any:
-        pool = self.pool
-        conn = pool.get_connection()
+        if not self._slots.acquire(timeout=self._wait):
+            raise RedisConnectionError("No connection available.")
         try:
+            if self._pid != os.getpid():  # a forked child: its parent's sockets stay theirs
+                self._idle, self._pid = [], os.getpid()
+            idle = self._idle
+            conn = idle.pop() if idle else self.pool.make_connection()
+            reusable = False
             try:
-                conn.send_packed_command([command], check_health=False)
-                return conn.read_response()
-            except RedisConnectionError:
-                conn.disconnect()  # dead (Redis restarted): once more, reconnecting
-                conn.send_packed_command([command], check_health=False)
-                return conn.read_response()
+                try:
+                    conn.send_packed_command([command], check_health=False)
+                    reply = conn.read_response()
+                except RedisConnectionError:
+                    conn.disconnect()  # dead (Redis restarted): once more, reconnecting
+                    conn.send_packed_command([command], check_health=False)
+                    reply = conn.read_response()
+                reusable = True
+                return reply
+            except ResponseError:
+                reusable = True  # an error reply, read in full
+                raise
+            finally:
+                if not reusable:
+                    # Timed out or interrupted: a reply may still come; never reuse it.
+                    with contextlib.suppress(Exception):
+                        conn.disconnect()
+                idle.append(conn)  # a closed connection reconnects when next used
         finally:
-            # redis-py closed it already on any failure but an error reply.
-            pool.release(conn)
+            self._slots.release()
 
 
 class AsyncWire:

@@ -9,7 +9,10 @@ command, and a connection that died with its server is replaced once.
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -45,7 +48,7 @@ def test_sync_wire_error_reply_keeps_the_connection_and_a_restart_is_survived(
     redis_server: RedisServer,
 ) -> None:
     pool = redis.ConnectionPool.from_url(redis_server.url)
-    wire = SyncWire(pool)
+    wire = SyncWire(pool, 2, 1.0)
     key = uuid.uuid4().hex
     assert wire.call(pack(["SET", key, "1"])) in (True, b"OK")
     with pytest.raises(redis.ResponseError):
@@ -93,3 +96,39 @@ def test_async_wire_survives_a_restart(redis_server: RedisServer) -> None:
             await pool.aclose()
 
     assert asyncio.run(run()) == b"back"
+
+
+def test_sync_wire_waits_for_a_connection_then_says_none_is_available(redis_url: str) -> None:
+    pool = redis.ConnectionPool.from_url(redis_url)
+    wire = SyncWire(pool, 1, 0.2)
+    key = f"wire-test-{uuid.uuid4().hex}"
+    with ThreadPoolExecutor(1) as threads:
+        busy = threads.submit(wire.call, pack(["BLPOP", key, "1"]))  # holds the only one
+        time.sleep(0.1)
+        started = time.monotonic()
+        with pytest.raises(redis.ConnectionError, match="No connection available"):
+            wire.call(pack(["PING"]))
+        waited = time.monotonic() - started
+        assert busy.result(timeout=5) is None
+    assert 0.15 <= waited < 1.0
+    assert wire.call(pack(["ECHO", "free"])) == b"free"  # the slot came back
+    pool.disconnect()
+
+
+def test_a_forked_child_never_uses_its_parents_connection(redis_url: str) -> None:
+    pool = redis.ConnectionPool.from_url(redis_url)
+    wire = SyncWire(pool, 2, 1.0)
+    parent_id = wire.call(pack(["CLIENT", "ID"]))
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its connection's id, then leave at once
+        try:
+            os.write(write, b"%d" % wire.call(pack(["CLIENT", "ID"])))
+        finally:
+            os._exit(0)
+    os.close(write)
+    child_id = int(os.read(read, 64))
+    os.waitpid(pid, 0)
+    assert child_id != parent_id
+    assert wire.call(pack(["CLIENT", "ID"])) == parent_id  # the parent's is still its own
+    pool.disconnect()
