@@ -127,9 +127,11 @@ def create_client(settings: SessionSettings, asynchronous: bool) -> Any:
 
     Both sides hold at most ``pool_size`` connections, with one immediate
     retry on a fresh connection when one turns out dead (a few, with a short
-    backoff, on Sentinel and Cluster). The sync client has a blocking pool: a
-    thread that finds every connection busy waits up to ``pool_timeout``;
-    connects and replies are bounded by socket timeouts of ``timeout``. The
+    backoff, on Sentinel and Cluster). The sync client has a blocking pool (on
+    one server the store's ``SyncWire`` keeps the connections instead, with the
+    same limits): a thread that finds every connection busy waits up to
+    ``pool_timeout``; connects and replies are bounded by socket timeouts of
+    ``timeout``. The
     async client's waiting is the store's (``_LoopClient``): a gate of
     ``pool_size`` slots in front of the pool, and one timer per call.
     """
