@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import selectors
 import shutil
 import signal
 import socket
@@ -49,6 +48,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.keepalive_client import send_gets  # noqa: E402
 from tests.redis_server import free_port  # noqa: E402
 
 BASE = 200
@@ -58,38 +58,7 @@ BIN = Path(sys.executable).parent
 
 def client(port: int, n: int, connections: int) -> int:
     """Send exactly ``n`` keep-alive GETs over ``connections`` sockets; return answers read."""
-    request = f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
-    selector = selectors.DefaultSelector()
-    sockets = []
-    sent = done = 0
-    for _ in range(connections):
-        sock = socket.create_connection(("127.0.0.1", port))
-        sock.setblocking(False)
-        sockets.append(sock)
-        selector.register(sock, selectors.EVENT_READ, bytearray())
-        if sent < n:
-            sock.sendall(request)
-            sent += 1
-    deadline = time.monotonic() + 900
-    while done < n and time.monotonic() < deadline:
-        for key, _ in selector.select(10):
-            sock, buffer = key.fileobj, key.data
-            assert isinstance(sock, socket.socket)
-            buffer += sock.recv(65536)
-            while (end := buffer.find(b"\r\n\r\n")) >= 0:
-                head = bytes(buffer[:end]).lower()
-                assert head.startswith(b"http/1.1 200"), head[:200]
-                length = int(re.search(rb"content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
-                if len(buffer) < end + 4 + length:
-                    break
-                del buffer[: end + 4 + length]
-                done += 1
-                if sent < n:
-                    sock.sendall(request)
-                    sent += 1
-    for sock in sockets:
-        sock.close()
-    return done
+    return send_gets(port, PATH, n, connections, seconds=900, expect_200=True)
 
 
 def wait_port(port: int, process: subprocess.Popen[bytes]) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import selectors
 import socket
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.keepalive_client import send_gets  # noqa: E402
 from tests.redis_server import free_port  # noqa: E402
 
 BASE = 200
@@ -56,37 +56,8 @@ SETUPS = {
 
 def client(port: int, n: int, connections: int) -> int:
     """Send exactly ``n`` keep-alive GETs over ``connections`` sockets; return answers read."""
-    request = f"GET /json HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
-    selector = selectors.DefaultSelector()
-    sockets = []
-    sent = done = 0
-    for _ in range(connections):
-        sock = socket.create_connection(("127.0.0.1", port))
-        sock.setblocking(False)
-        sockets.append(sock)
-        selector.register(sock, selectors.EVENT_READ, bytearray())
-        if sent < n:
-            sock.sendall(request)
-            sent += 1
-    deadline = time.monotonic() + 3600  # the worker may still be starting under valgrind
-    while done < n and time.monotonic() < deadline:
-        for key, _ in selector.select(10):
-            sock, buffer = key.fileobj, key.data
-            assert isinstance(sock, socket.socket)
-            buffer += sock.recv(65536)
-            while (end := buffer.find(b"\r\n\r\n")) >= 0:
-                head = bytes(buffer[:end]).lower()
-                length = int(re.search(rb"content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
-                if len(buffer) < end + 4 + length:
-                    break
-                del buffer[: end + 4 + length]
-                done += 1
-                if sent < n:
-                    sock.sendall(request)
-                    sent += 1
-    for sock in sockets:
-        sock.close()
-    return done
+    # The worker may still be starting under valgrind: a long wait.
+    return send_gets(port, "/json", n, connections, seconds=3600)
 
 
 def run(name: str, n: int, out: Path, connections: int) -> subprocess.Popen[bytes]:
