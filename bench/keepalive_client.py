@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import selectors
 import socket
+import subprocess
+import sys
 import time
 
 
@@ -53,3 +55,13 @@ def send_gets(
     for sock in sockets:
         sock.close()
     return done
+
+
+def run_pinned_client(script: str, port: int, n: int, connections: int) -> None:
+    """Run ``script --client port n connections`` on CPU 1 (the server side is on
+    CPU 0) and check that it read ``n`` answers."""
+    command = ["taskset", "-c", "1", sys.executable, script, "--client"]
+    answered = subprocess.run(
+        [*command, str(port), str(n), str(connections)], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert answered == str(n), (port, n, answered)

@@ -48,7 +48,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.keepalive_client import send_gets  # noqa: E402
+from bench.keepalive_client import run_pinned_client, send_gets  # noqa: E402
 from tests.redis_server import free_port  # noqa: E402
 
 BASE = 200
@@ -214,16 +214,9 @@ def main() -> None:
         for name in args.proxies:
             for n in (BASE, BASE + args.requests):
                 runs[(name, n)] = start_proxy(name, n, upstream_port, out, args)
-        for (name, n), (proxy, port) in runs.items():
+        for (_name, n), (proxy, port) in runs.items():
             wait_port(port, proxy)
-            command = ["taskset", "-c", "1", sys.executable, __file__, "--client"]
-            answered = subprocess.run(
-                [*command, str(port), str(n), str(args.connections)],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.strip()
-            assert answered == str(n), (name, n, answered)
+            run_pinned_client(__file__, port, n, args.connections)
     finally:
         for proxy, _ in runs.values():
             stop(proxy, traced=args.strace)

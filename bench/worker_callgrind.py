@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.keepalive_client import send_gets  # noqa: E402
+from bench.keepalive_client import run_pinned_client, send_gets  # noqa: E402
 from tests.redis_server import free_port  # noqa: E402
 
 BASE = 200
@@ -112,7 +112,7 @@ def main() -> None:
         for name in names
         for n in (BASE, BASE + args.requests)
     }
-    for (name, n), server in servers.items():
+    for (_name, n), server in servers.items():
         port = server.port  # type: ignore[attr-defined]
         for _ in range(600):  # start-up under valgrind takes a while
             try:
@@ -120,14 +120,7 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(1)
-        command = ["taskset", "-c", "1", sys.executable, __file__, "--client"]
-        answered = subprocess.run(
-            [*command, str(port), str(n), str(args.connections)],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        assert answered == str(n), (name, n, answered)
+        run_pinned_client(__file__, port, n, args.connections)
     for server in servers.values():
         server.terminate()
     for server in servers.values():
