@@ -297,6 +297,19 @@ def test_redirects_compare_where_they_point() -> None:
     assert compare(legacy_answer, recorded(302, "text/html", b"", location="/other")) is not None
 
 
+def test_a_redirect_without_a_body_matches_flasks_html_one() -> None:
+    """Flask's redirect() sends an HTML page, Starlette's RedirectResponse no
+    body and no content type: the same redirect all the same."""
+    flask_answer = recorded(302, "text/html; charset=utf-8", b"<p>Redirecting</p>", location="/a")
+    starlette_answer = Recorded(
+        status=302, headers=[(b"location", b"/a")], body=bytearray(), complete=True
+    )
+    assert compare(flask_answer, starlette_answer) is None
+    mismatch = compare(flask_answer, recorded(301, "", b"", location="/a"))
+    assert mismatch is not None
+    assert mismatch.differences == ["status 302 != 301"]
+
+
 def test_json_is_compared_as_a_structure() -> None:
     assert normalise_body("application/json", b'{"a": 1, "csrf_token": "x"}') == normalise_body(
         "application/json", b'{"csrf_token":"y","a":1}'
