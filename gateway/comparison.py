@@ -5,8 +5,8 @@ HTML with layout whitespace collapsed and one tag per line, other text as
 is), then the configured normalisers (named regular expressions) replace
 what differs on every render: CSRF tokens, timestamps, request ids. Two
 answers match when status, content type and normalised body agree; two
-redirects match when status and target agree. A mismatch comes with where it starts and a bounded unified diff
-of the normalised bodies.
+redirects match when status and target agree. A mismatch comes with where
+it starts and a bounded unified diff of the normalised bodies.
 """
 
 from __future__ import annotations

@@ -152,6 +152,10 @@ class AdminAPI:
     async def _not_found(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             await _error(404, "no such admin endpoint")(scope, receive, send)
+        elif scope["type"] == "websocket":
+            # No admin endpoint is a WebSocket: refused before the handshake
+            # (the server answers 403), as Starlette refuses unrouted ones.
+            await send({"type": "websocket.close", "code": 1008})
 
     def _guarded(self, handler: Handler) -> Handler:
         async def guarded(request: Request) -> Response:

@@ -41,6 +41,7 @@ class Request:
     headers: list[tuple[str, str | bytes]]
     body: bytes = b""
     chunked: bool = False
+    upgrade: bool = False  # a WebSocket handshake: "Connection: Upgrade", not close
 
     def encode(self) -> bytes:
         lines = [f"{self.method} {self.target} HTTP/1.1".encode("latin-1", "replace")]
@@ -58,7 +59,7 @@ class Request:
             if self.body or self.method in ("POST", "PUT", "PATCH"):
                 lines.append(b"Content-Length: %d" % len(self.body))
             body = self.body
-        lines.append(b"Connection: close")
+        lines.append(b"Connection: Upgrade" if self.upgrade else b"Connection: close")
         return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
@@ -329,6 +330,23 @@ def session_growth(ctx: Context, rng: random.Random) -> Request:
     return Request("growth", "POST", "/notes", headers, body)
 
 
+def websocket_upgrade(ctx: Context, rng: random.Random) -> Request:
+    # A WebSocket handshake to pages of both apps and to the admin API; none
+    # of them is a WebSocket endpoint, so every one must be refused (403).
+    target = rng.choice(
+        [*PAGES, "/_gateway", "/_gateway/", "/_gateway/health", "/_gateway/flags", "/nope"]
+    )
+    headers: list[tuple[str, str | bytes]] = [
+        ("Host", ctx.host),
+        ("Upgrade", "websocket"),
+        ("Sec-WebSocket-Version", rng.choice(["13", "8", "x"])),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ]
+    if rng.random() < 0.5:
+        headers.append(("Cookie", ctx.session_cookie))
+    return Request("websocket", "GET", target, headers, upgrade=True)
+
+
 # Weights: pages most, then bodies on every POST/PUT route, admin payloads,
 # a growing session, raw junk.
 BUILDERS: list[tuple[Builder, int]] = [
@@ -339,6 +357,7 @@ BUILDERS: list[tuple[Builder, int]] = [
     (admin_bulk_request, 3),
     (session_growth, 8),
     (raw_junk, 4),
+    (websocket_upgrade, 2),
 ]
 
 

@@ -162,6 +162,8 @@ def test_ten_thousand_hostile_requests_get_no_5xx_and_leave_no_traceback(
     assert by_kind[("form", 3)] + by_kind[("form", 2)] >= 100, report  # CSRF-valid posts
     assert by_kind[("api", 2)] >= 100, report
     assert by_kind[("admin", 2)] >= 100 and by_kind[("admin", 4)] >= 100, report
+    # WebSocket handshakes to plain pages and to the admin API are refused.
+    assert by_kind[("websocket", 4)] >= 100, report
     # And nothing went wrong.
     bad = {s: n for s, n in statuses.items() if s is not None and s >= 500}
     assert not {s: n for s, n in bad.items() if s not in DOCUMENTED_5XX}, report
