@@ -42,7 +42,7 @@ from gateway.loading import load_asgi_app, load_flask_app
 from gateway.observing import SIDES as _SIDES
 from gateway.operator import OperatorPlane
 from gateway.override import Override
-from gateway.processes import server_worker_count
+from gateway.processes import server_worker_count, under_uvicorn_supervisor
 from gateway.readiness import Readiness
 from gateway.request_ids import RequestIds, is_sane
 from gateway.routefile import RouteFileError, read_routes_file
@@ -51,6 +51,8 @@ from gateway.settings import GatewaySettings, parse_host_port
 from gateway.shadow import Shadowed, ShadowRunner
 
 log = logging.getLogger("gateway")
+# uvicorn's exit code for a worker that cannot start (uvicorn.config.STARTUP_FAILURE).
+_STARTUP_FAILURE = 3
 
 _CONNECTION_CLOSE = (b"connection", b"close")
 _X_REQUEST_ID = b"x-request-id"
@@ -496,7 +498,36 @@ def create_gateway(
     unknown routes, when admin tokens are malformed, or when flags would be kept
     in memory by several worker processes; AppLoadError when an app cannot be
     loaded; FlagError for a malformed configured flag.
+
+    Under uvicorn's ``--workers`` supervisor any of these is logged and the
+    worker exits with code 3 instead, the one exit that supervisor does not
+    answer with a new worker (which would fail the same way, for ever).
     """
+    try:
+        return _build_gateway(
+            settings,
+            legacy_app=legacy_app,
+            new_app=new_app,
+            legacy_backend=legacy_backend,
+            new_backend=new_backend,
+            store=store,
+        )
+    except Exception:
+        if not under_uvicorn_supervisor():
+            raise
+        log.exception("the gateway cannot start")
+        raise SystemExit(_STARTUP_FAILURE) from None
+
+
+def _build_gateway(
+    settings: GatewaySettings | None = None,
+    *,
+    legacy_app: object | None = None,
+    new_app: object | None = None,
+    legacy_backend: Backend | None = None,
+    new_backend: Backend | None = None,
+    store: FlagStore | None = None,
+) -> Gateway:
     settings = settings or GatewaySettings()
     legacy_map: Map | None = None
     if legacy_app is None:

@@ -39,3 +39,23 @@ def server_worker_count(frame: FrameType | None = None) -> int | None:
         frame = frame.f_back
         depth += 1
     return None
+
+
+def under_uvicorn_supervisor(frame: FrameType | None = None) -> bool:
+    """True when uvicorn's ``--workers`` supervisor runs the calling process.
+
+    That supervisor starts a worker again whenever one dies, however often,
+    unless it exits with uvicorn's start-up failure code (3, which gunicorn
+    uses for a worker that cannot boot too): an app that cannot be built must
+    exit with that code, or the server never stops.
+    """
+    frame = frame or sys._getframe(1)
+    depth = 0
+    while frame is not None and depth < 200:
+        obj = frame.f_locals.get("self")
+        if type(obj).__module__.startswith("uvicorn") and type(obj).__name__ == "Config":
+            workers = getattr(obj, "workers", None)
+            return isinstance(workers, int) and workers > 1
+        frame = frame.f_back
+        depth += 1
+    return False

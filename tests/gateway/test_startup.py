@@ -79,6 +79,24 @@ def test_flags_in_memory_refuse_several_workers(tmp_path: Path) -> None:
         assert_never_serves(s, port, "REDIS_URL")
 
 
+def test_uvicorn_workers_stop_on_flags_in_memory(tmp_path: Path) -> None:
+    """uvicorn's --workers supervisor replaces a worker that dies, for ever,
+    unless it exits with its start-up failure code: the whole server stops."""
+    port = free_port()
+    command = [
+        str(BIN / "uvicorn"), "gateway.app:create_gateway", "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
+    ]  # fmt: skip
+    with ServerProcess(command, tmp_path / "gw.log", gateway_env(tmp_path)) as server:
+        server.wait_exit(timeout=60)  # uvicorn's parent exits 0 whatever its workers did
+        log = server.log()
+        assert "Set REDIS_URL" in log, log
+        assert "failed to start, stopping the parent process" in log, log
+        assert log.count("the gateway cannot start") <= 2, log  # no worker started again
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+
+
 def test_flags_in_redis_serve_several_workers(
     tmp_path: Path, redis_url: str, key_prefix: str
 ) -> None:
