@@ -41,6 +41,9 @@ from gateway.readiness import Readiness
 REPLICA = f"{socket.gethostname()}:{os.getpid()}"
 MAX_BODY_BYTES = 64 * 1024
 FLIP_BODY_HINT = 'body must be JSON like {"flag": "canary 10", "reason": "why (optional)"}'
+# What a flip body may hold: a misspelt field ("reson") is refused, not dropped.
+_FLIP_FIELDS = frozenset({"flag", "reason"})
+_BULK_FIELDS = frozenset({"flag", "reason", "targets", "match"})
 BULK_BODY_HINT = (
     'body must be JSON like {"targets": ["a", "b"], "flag": "new", "reason": "..."} '
     'or {"match": "notes.*", "flag": "new"} ("*" for every route)'
@@ -207,6 +210,8 @@ class AdminAPI:
             return _error(400, f"{exc}; {FLIP_BODY_HINT}")
         if not isinstance(body, dict) or "flag" not in body:
             return _error(400, FLIP_BODY_HINT)
+        if unknown := _unknown_fields(body, _FLIP_FIELDS):
+            return _error(400, f"unknown field {unknown}; {FLIP_BODY_HINT}")
         reason = body.get("reason", "")
         if not isinstance(reason, str):
             return _error(400, FLIP_BODY_HINT)
@@ -219,6 +224,8 @@ class AdminAPI:
             return _error(400, f"{exc}; {BULK_BODY_HINT}")
         if not isinstance(body, dict) or "flag" not in body:
             return _error(400, BULK_BODY_HINT)
+        if unknown := _unknown_fields(body, _BULK_FIELDS):
+            return _error(400, f"unknown field {unknown}; {BULK_BODY_HINT}")
         targets, match, reason = body.get("targets", []), body.get("match"), body.get("reason", "")
         if (
             not isinstance(targets, list)
@@ -290,3 +297,11 @@ class AdminAPI:
         if self.doctor_report is None:
             return _error(404, "this gateway was built without a doctor report")
         return JSONResponse(dict(await self.doctor_report(request)))
+
+
+def _unknown_fields(body: dict[str, object], allowed: frozenset[str]) -> str | None:
+    """The first field of ``body`` not in ``allowed``, quoted (at most 100 characters)."""
+    for name in body:
+        if name not in allowed:
+            return repr(name[:100])
+    return None

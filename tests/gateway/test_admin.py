@@ -134,6 +134,25 @@ def test_malformed_flip_bodies_get_400(tmp_path: Path, body: bytes) -> None:
     assert "error" in response.json()
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PUT", "/_gateway/flags/prices", {"flag": "new", "reson": "a typo"}),
+        ("POST", "/_gateway/flips", {"match": "*", "flag": "new", "reson": "a typo"}),
+    ],
+)
+def test_a_misspelt_field_of_a_flip_is_refused_not_dropped(
+    tmp_path: Path, method: str, path: str, body: dict[str, str]
+) -> None:
+    with serve(echo_gateway(settings_for(tmp_path))) as url:
+        before = httpx.get(f"{url}/_gateway/flags").json()
+        response = httpx.request(method, f"{url}{path}", json=body)
+        after = httpx.get(f"{url}/_gateway/flags").json()
+    assert response.status_code == 400, response.text
+    assert "unknown field 'reson'" in response.json()["error"]
+    assert after["version"] == before["version"]  # nothing was flipped
+
+
 @pytest.mark.parametrize("prefix", ["/_gateway", "/ops/gw"])
 def test_an_unknown_route_names_the_real_routes_endpoint(tmp_path: Path, prefix: str) -> None:
     settings = closed_settings(tmp_path, admin_token="t", admin_prefix=prefix)
