@@ -15,6 +15,7 @@ import gc
 import logging
 import time
 from collections.abc import Awaitable
+from dataclasses import replace
 from typing import Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -23,6 +24,7 @@ from werkzeug.routing import Map
 from gateway.admin.api import AdminAPI, DoctorReport
 from gateway.admin.auth import AdminAuth, AdminTokenError
 from gateway.admin.listener import AdminListener
+from gateway.automatic import AUTOMATIC_METHODS, AutomaticMethods
 from gateway.backends.label import SERVED_BY, ServedBy
 from gateway.bucketing import (
     bucket_cookie_header,
@@ -132,9 +134,13 @@ class Gateway:
         self._direct = {
             id(app): direct_call(app) for app in (legacy, new, self.fallback, self.shadowed)
         }
+        # HEAD and OPTIONS as Flask answers them, for routes of the new app
+        # without their own (gateway/automatic.py): decided with the route.
+        self.automatic = AutomaticMethods(self.routes.new_routes)
         self.fallback.on_fallback = self.operator.fallback
         if shadow is not None:
             shadow.on_result = self.operator.shadow_result
+            shadow.replay_app = self._shadow_replay_app
         self._fallback_keys = frozenset(settings.fallback)
 
         self._prefix = settings.admin_prefix.rstrip("/")
@@ -413,12 +419,27 @@ class Gateway:
             if found is not None:
                 return found
         decision, pure = self._decide_now(path, method, websocket, table, cookies, override_value)
+        if method in AUTOMATIC_METHODS and not websocket:  # never a GET's cost
+            decision = self._automatic(decision, path, method)
         route = self._route_of(decision, table)
         if pure and not overridable and len(path) <= _REMEMBER_PATHS_UP_TO:
             if len(self._decisions) >= _REMEMBERED_DECISIONS:
                 self._decisions.clear()  # a flood of distinct paths: start over
             self._decisions[(path, method, websocket)] = route
         return route
+
+    def _automatic(self, decision: Decision, path: str, method: str) -> Decision:
+        """A HEAD or OPTIONS for the new app, answered like Flask's where the app has none."""
+        if decision.backend is not self.new_backend and decision.backend is not self.fallback:
+            return decision
+        backend = self.automatic.wrap(decision.backend, path, method)
+        if backend is decision.backend:
+            return decision
+        return replace(decision, backend=backend)
+
+    def _shadow_replay_app(self, scope: Scope, new: ASGIApp) -> ASGIApp:
+        """Where a shadow replay goes: the new app, with Flask's HEAD and OPTIONS."""
+        return self.automatic.wrap(new, _route_path(scope), scope.get("method", "GET"))
 
     def _decide_now(
         self,

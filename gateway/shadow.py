@@ -87,6 +87,9 @@ class ShadowRunner:
         self.idle.set()
         # Told (route, "match" | "mismatch" | "dropped" | "error") for each replay.
         self.on_result: Callable[[str, str], None] | None = None
+        # Given a replay's scope and the new app, the app to replay to (the
+        # gateway's answers HEAD and OPTIONS like Flask, gateway/automatic.py).
+        self.replay_app: Callable[[Scope, ASGIApp], ASGIApp] | None = None
 
     def _note(self, route: str, result: str) -> None:
         if self.on_result is not None:
@@ -198,9 +201,12 @@ class ShadowRunner:
             _record(shadow, message, self.max_body)
 
         error: str | None = None
+        new: ASGIApp = self.new
+        if self.replay_app is not None:
+            new = self.replay_app(job.scope, new)
         try:
             async with asyncio.timeout(self.timeout):
-                await self.new(job.scope, receive, send)
+                await new(job.scope, receive, send)
         except TimeoutError:
             self.counts.count("dropped", "timeout")
             self._note(job.route, "dropped")
