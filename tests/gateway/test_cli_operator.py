@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import shlex
 import time
 from pathlib import Path
 
@@ -17,7 +19,9 @@ from typer.testing import CliRunner
 
 from gateway.app import create_gateway
 from gateway.cli import app
+from gateway.cli.flags import canary_words
 from gateway.cli.output import redact_url, rich_table
+from gateway.flags import parse_flag
 from gateway.shadowstats import ShadowStats
 from tests.gateway.support import EchoBackend, serve, settings_for
 
@@ -240,3 +244,49 @@ def test_unclear_bulk_flips_are_refused(env: dict[str, str], args: list[str], me
     result = runner.invoke(app, args, env=env)
     assert result.exit_code == 1
     assert message in result.output
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["reporting.*", "canary", "5"],  # as the shell gives `flip 'reporting.*' canary 5`
+        ["reporting.*", "canary 5"],  # quoted
+        ["reporting.*", "canary", "5%"],
+        ["reporting.*", "CANARY", "5.0"],
+    ],
+)
+def test_canary_and_its_percentage_may_be_two_words(env: dict[str, str], words: list[str]) -> None:
+    result = runner.invoke(app, ["flip", *words, "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    changes = json.loads(result.output)["changes"]
+    assert [(c["key"], c["flag"]) for c in changes] == [(LONG_NAMES[1], "canary 5")]
+
+
+def test_canary_in_two_words_through_a_running_gateway(tmp_path: Path, env: dict[str, str]) -> None:
+    settings = settings_for(tmp_path, admin_token="cli-token")
+    gateway = create_gateway(
+        settings, legacy_backend=EchoBackend("legacy"), new_backend=EchoBackend("new")
+    )
+    with serve(gateway) as url:
+        one = runner.invoke(app, ["flip", "notes.list", "canary", "12.5", "--url", url], env=env)
+        many = runner.invoke(app, ["flip", "notes.*", "canary", "5", "--url", url], env=env)
+        every = runner.invoke(app, ["flip", "--all", "canary", "1", "--url", url], env=env)
+        too_much = runner.invoke(
+            app, ["flip", "notes.list", "canary", "101", "--url", url], env=env
+        )
+    assert one.exit_code == 0 and "notes.list -> canary 12.5" in one.output, one.output
+    assert many.exit_code == 0 and "notes.show -> canary 5" in many.output, many.output
+    assert every.exit_code == 0 and "prices -> canary 1" in every.output, every.output
+    assert too_much.exit_code == 1 and "between 0 and 100" in too_much.output
+
+
+def test_the_examples_of_flip_help_parse_as_written(env: dict[str, str]) -> None:
+    help_text = runner.invoke(app, ["flip", "--help"], env={**env, "COLUMNS": "400"}).output
+    examples = re.findall(r"`(flip [^`]+)`", help_text)
+    assert "flip 'auth.*' canary 5" in examples, help_text
+    for example in examples:
+        *names, last = shlex.split(example)[1:]
+        flag = canary_words(names, last)
+        parse_flag(flag)  # raises FlagError for the `unknown flag '5'` of old
+    assert canary_words(["auth.*", "canary"], "5") == "canary 5"
+    assert canary_words(["canary"], "new") == "new"  # a route named canary stays one
