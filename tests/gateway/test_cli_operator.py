@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -31,6 +34,8 @@ LONG_NAMES = [
     "administration.user_management.permissions_overview_by_department",
     "reporting.quarterly_financial_statements.export_as_spreadsheet",
     "notes.list",
+    "auth.login",  # two names a cut would make one ("auth.log…")
+    "auth.logout",
 ]
 
 
@@ -290,3 +295,73 @@ def test_the_examples_of_flip_help_parse_as_written(env: dict[str, str]) -> None
         parse_flag(flag)  # raises FlagError for the `unknown flag '5'` of old
     assert canary_words(["auth.*", "canary"], "5") == "canary 5"
     assert canary_words(["canary"], "new") == "new"  # a route named canary stays one
+
+
+ROOT = Path(__file__).resolve().parents[2]
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z")
+
+
+def piped(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``migrate-gateway ARGS | ...``: the installed command, its stdout a real pipe."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "migrate-gateway"), *args],
+        cwd=ROOT,
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_status_into_a_pipe_says_its_source_first_and_cuts_no_name(env: dict[str, str]) -> None:
+    result = piped(env, "status")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("source: local settings"), result.stdout
+    assert f"flags in Redis {env['GATEWAY_REDIS_URL']}" in lines[0]
+    assert "legacy routes implemented in new" in lines[1]  # one line, whatever COLUMNS says
+    assert "…" not in result.stdout
+    for name in LONG_NAMES:
+        (row,) = [line for line in lines if line.split()[0] == name]
+        assert "/section-" in row and "missing" in row  # the whole row on one line
+
+
+def test_status_of_a_running_gateway_says_its_source_first(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    settings = settings_for(tmp_path, admin_token="cli-token")
+    gateway = create_gateway(
+        settings, legacy_backend=EchoBackend("legacy"), new_backend=EchoBackend("new")
+    )
+    with serve(gateway) as url:
+        result = runner.invoke(app, ["status", "--url", url], env=env)
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[0]
+    assert first == f"source: the running gateway at {url} (admin API {url}/_gateway)"
+
+
+def test_audit_into_a_pipe_says_its_source_first_and_cuts_nothing(env: dict[str, str]) -> None:
+    for name in ("auth.login", "auth.logout", LONG_NAMES[0]):
+        flipped = runner.invoke(app, ["flip", name, "shadow", "--reason", "look"], env=env)
+        assert flipped.exit_code == 0, flipped.output
+    result = piped(env, "audit")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # the source is no afterthought on stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("source: local settings"), result.stdout
+    assert lines[1].split() == ["time", "actor", "via", "target", "change", "version", "reason"]
+    assert "…" not in result.stdout
+    rows = lines[2:]
+    assert [row.split()[3] for row in rows] == [LONG_NAMES[0], "auth.logout", "auth.login"]
+    for row in rows:
+        assert ISO_TIME.fullmatch(row.split()[0]), row  # the time whole
+        assert row.split()[4:] == ["legacy", "->", "shadow", row.split()[7], "look"]
+
+
+def test_audit_json_names_its_source_as_every_command_does(env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["audit", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    source = json.loads(result.stdout)["source"]
+    assert source["kind"] == "settings" and source["redis_url"] == env["GATEWAY_REDIS_URL"]
+    assert source["audit_key"] == f"{env['GATEWAY_FLAG_KEY']}:audit"
