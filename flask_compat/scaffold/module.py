@@ -5,90 +5,52 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import libcst as cst
 from flask import Flask
 
 from flask_compat.scaffold.convert import ConvertedView, Parameter, convert_view, view_source
+from flask_compat.scaffold.imports import Imports, is_kit, rename
 from flask_compat.scaffold.routes import PathParam, ViewPlan, blueprint_views
 
 SCAFFOLD_TAG = "x-scaffold"
 _SHORTCUTS = {"GET": "get", "POST": "post", "PUT": "put", "PATCH": "patch", "DELETE": "delete"}
 
 
-@dataclass
-class _Imports:
-    names: dict[str, set[str]] = field(default_factory=dict)
-    modules: set[tuple[str, str]] = field(default_factory=set)
-
-    def add(self, module: str, *names: str) -> None:
-        self.names.setdefault(module, set()).update(names)
-
-    def lines(self, first_party: Iterable[str]) -> list[str]:
-        """Imports grouped as isort groups them: stdlib, third party, the app's modules."""
-        stdlib = {"typing", "uuid"}
-        own = set(first_party)
-
-        def group(module: str) -> int:
-            top = module.split(".")[0]
-            return 0 if top in stdlib else 2 if top in own else 1
-
-        blocks: dict[int, list[tuple[str, str]]] = {0: [], 1: [], 2: []}
-        for module, alias in self.modules:
-            line = f"import {module}" + (
-                f" as {alias}" if alias != module.rpartition(".")[2] or "." in module else ""
-            )
-            if "." in module and alias == module.rpartition(".")[2]:
-                parent, _, leaf = module.rpartition(".")
-                line = f"from {parent} import {leaf}"
-                blocks[group(module)].append((_sort_key_module(parent, True), line))
-                continue
-            blocks[group(module)].append((_sort_key_module(module, False), line))
-        for module, names in self.names.items():
-            members = ", ".join(sorted(names, key=_member_key))
-            blocks[group(module)].append(
-                (_sort_key_module(module, True), f"from {module} import {members}")
-            )
-        out: list[str] = []
-        for key in (0, 1, 2):
-            if blocks[key]:
-                out.extend(line for _, line in sorted(blocks[key]))
-                out.append("")
-        return out
-
-
-def _sort_key_module(module: str, from_import: bool) -> str:
-    # isort's default (force-sort-within-sections off): plain imports first, then from-imports.
-    return f"{int(from_import)}{module.lower()}"
-
-
-def _member_key(name: str) -> tuple[int, str]:
-    if name.isupper() and len(name) > 1:
-        return (0, name)
-    return (1, name) if name[:1].isupper() else (2, name)
-
-
 def scaffold_module(
-    flask_app: Flask, blueprint: str | None = None, *, convert: bool = False
+    flask_app: Flask,
+    blueprint: str | None = None,
+    *,
+    convert: bool = False,
+    noqa_long_lines: bool = False,
 ) -> str:
     """The source of a FastAPI module with an ``APIRouter`` named ``router`` serving
     every rule of ``blueprint`` (None: the app's own routes) under its Flask
-    endpoint's name. Raises ScaffoldError for an unknown or empty blueprint."""
+    endpoint's name. Raises ScaffoldError for an unknown or empty blueprint.
+
+    ``noqa_long_lines`` adds ``# ruff: noqa: E501`` under the docstring, for a
+    caller that then lets ruff drop it where E501 is not enabled (RUF100)."""
     plans = blueprint_views(flask_app, blueprint)
-    imports = _Imports()
+    imports = Imports()
     imports.add("fastapi", "APIRouter", "Request")
-    functions: list[str] = []
-    used_names: set[str] = set()
-    first_party: set[str] = set()
+    used_names: set[str] = imports.reserved  # the module's own names: no import shadows one
+    used_names.add("router")
+    function_names: list[str] = []
     for plan in plans:
         name = plan.function_name
         while name in used_names:
             name += "_"
         used_names.add(name)
-        functions.append(_function(plan, name, imports, convert, first_party))
-    hook_functions, hook_names, left = _hooks(flask_app, blueprint, convert, imports, used_names)
+        function_names.append(name)
+    first_party: set[str] = set()
+    functions = [
+        _function(plan, name, imports, convert, first_party)
+        for plan, name in zip(plans, function_names, strict=True)
+    ]
+    hook_functions, hook_names, left = _hooks(
+        flask_app, blueprint, convert, imports, used_names, first_party
+    )
     if hook_names:
         imports.add("fastapi", "Depends")
         depends = ", ".join(f"Depends({n})" for n in hook_names)
@@ -118,11 +80,13 @@ def scaffold_module(
         and `migrate-gateway status` find it. The FastAPI app needs flask_compat
         installed: FlaskCompat(flask_app).install(app), then app.include_router(router).{login_note}
         """
-        # ruff: noqa: E501
         '''
-    )
+    ) + ("# ruff: noqa: E501\n" if noqa_long_lines else "")
     code = "\n\n\n".join(f.strip("\n") for f in functions)
-    return "\n".join([header, *imports.lines(first_party), "", *body, code]).rstrip() + "\n"
+    # As isort spaces them: two blank lines after the imports before a def, else one.
+    spacing = [""] if hook_functions else []
+    parts = [header, *imports.lines(first_party), *spacing, *body, code]
+    return "\n".join(parts).rstrip() + "\n"
 
 
 def _before_request(flask_app: Flask, blueprint: str | None) -> list[Any]:
@@ -141,8 +105,9 @@ def _hooks(
     flask_app: Flask,
     blueprint: str | None,
     convert: bool,
-    imports: _Imports,
+    imports: Imports,
     used_names: set[str],
+    first_party: set[str],
 ) -> tuple[list[str], list[str], list[str]]:
     """``before_request`` functions as router dependencies, when --convert can convert
     them: (function sources, their names, the qualified names of those left as a note).
@@ -171,7 +136,7 @@ def _hooks(
             left.append(qualname)
             continue
         name = converted.name
-        while name in used_names:
+        while imports.taken(name):
             name += "_"
         used_names.add(name)
         params = [f"{n}: {a}" for n, a in converted.dependency_params.items()]
@@ -179,11 +144,10 @@ def _hooks(
         keyword = "async def" if converted.is_async else "def"
         if converted.flask_names - {"session"}:
             imports.add("flask_compat", *sorted(converted.flask_names - {"session"}))
-        for module, imported in converted.imports:
-            imports.add(module, imported)
+        code = _bind_imports(converted, imports, first_party)
         doc = f"    {_docstring(converted.docstring)}\n" if converted.docstring else ""
         comment = f"    # Flask's before_request {qualname}, as a dependency of every route here.\n"
-        body = textwrap.indent(converted.body.rstrip("\n") or "pass", "    ")
+        body = textwrap.indent(code.rstrip("\n") or "pass", "    ")
         sources.append(f"{keyword} {name}({signature}):\n{doc}{comment}{body}\n")
         names.append(name)
     return sources, names, left
@@ -261,11 +225,11 @@ def _parameter(param: Parameter) -> str:
 
 
 def _function(
-    plan: ViewPlan, name: str, imports: _Imports, convert: bool, first_party: set[str]
+    plan: ViewPlan, name: str, imports: Imports, convert: bool, first_party: set[str]
 ) -> str:
     path_parts, notes, needs_uuid = _path_params(plan)
     if needs_uuid:
-        imports.modules.add(("uuid", "uuid"))
+        imports.bind_module("uuid", "uuid")
     form_required = all("GET" not in r.methods for r in plan.routes)
     qualname = f"{plan.view.__module__}.{getattr(plan.view, '__qualname__', name)}"
     converted: ConvertedView | None = None
@@ -322,14 +286,24 @@ def _function(
         imports.add("fastapi", "HTTPException")
     if converted.redirects:
         imports.add("fastapi.responses", "RedirectResponse")
-    for module, imported in converted.imports:
-        imports.add(module, imported)
-        first_party.add(module.split(".")[0])
-    for module, alias in converted.module_imports:
-        imports.modules.add((module, alias))
-    body = converted.body.rstrip("\n") or "pass"
+    body = _bind_imports(converted, imports, first_party).rstrip("\n") or "pass"
     lines += [textwrap.indent(body, "    ")]
     return "\n".join(lines) + "\n\n\n"
+
+
+def _bind_imports(converted: ConvertedView, imports: Imports, first_party: set[str]) -> str:
+    """Import what the converted code reads from its Flask module (each name once, see
+    flask_compat.scaffold.imports); its body, renamed where an import needed an alias."""
+    renames: dict[str, str] = {}
+    for module, imported in sorted(converted.imports):
+        if is_kit(module):
+            imports.add(module, imported)
+        else:
+            renames[imported] = imports.bind(module, imported)
+            first_party.add(module.split(".")[0])
+    for module, alias in sorted(converted.module_imports):
+        renames[alias] = imports.bind_module(module, alias)
+    return rename(converted.body, renames)
 
 
 def csrf_protected(plan: ViewPlan) -> bool:
@@ -357,7 +331,7 @@ def _skeleton(
     converted: ConvertedView,
     path_parts: list[str],
     comments: list[str],
-    imports: _Imports,
+    imports: Imports,
 ) -> str:
     """Without --convert: the route, its signature, the Flask body as a comment and,
     for views that render a template, the same template through flask_compat."""
@@ -377,7 +351,7 @@ def _skeleton(
     return "\n".join(lines)
 
 
-def _stub(plan: ViewPlan, imports: _Imports) -> list[str]:
+def _stub(plan: ViewPlan, imports: Imports) -> list[str]:
     imports.add("fastapi", "HTTPException")
     return [f'    raise HTTPException(status_code=501, detail="{plan.endpoint} is not ported yet")']
 

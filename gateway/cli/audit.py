@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import redis
 import typer
-from rich.table import Table
 
 from gateway.audit import audit_key, read_recent_sync
 from gateway.cli.common import (
     CliError,
+    JsonOption,
     TokenOption,
     UrlOption,
     admin_request,
     app,
-    err,
     fail,
     load_settings,
     out,
     redis_client,
 )
+from gateway.cli.output import describe_source, emit_json, print_table, source_of
 
 
 @app.command()
@@ -29,7 +28,7 @@ def audit(
     url: UrlOption = None,
     token: TokenOption = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many entries")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Print the audit trail of flag changes, newest first.
 
@@ -38,11 +37,11 @@ def audit(
     """
     try:
         settings = load_settings()
+        source = source_of(settings, url)
         if url:
             entries: list[dict[str, Any]] = admin_request(
                 settings, url, token, "GET", "/audit", params={"limit": limit}
             )["entries"]
-            source = f"gateway at {url}"
         else:
             if not settings.redis_url:
                 raise CliError(
@@ -55,16 +54,15 @@ def audit(
             except redis.RedisError as exc:
                 raise CliError(f"cannot read the audit trail from Redis: {exc}") from exc
             entries = [e.as_dict() for e in found]
-            source = f"Redis at {settings.redis_url} ({key})"
+            source |= {"audit_key": key}
     except CliError as exc:
-        fail(str(exc))
+        fail(str(exc), as_json)
     if as_json:
-        typer.echo(json.dumps({"source": source, "entries": entries}, indent=2))
+        emit_json({"source": source, "entries": entries})
         return
-    err.print(f"audit trail from {source}", highlight=False)
-    grid = Table("time", "actor", "via", "target", "change", "version", "reason")
-    for entry in entries:
-        grid.add_row(
+    typer.echo(describe_source(source))
+    rows = [
+        [
             entry["time"],
             entry["actor"],
             entry["via"],
@@ -72,5 +70,10 @@ def audit(
             f"{entry['old_flag']} -> {entry['new_flag']}",
             str(entry["version"]),
             entry["reason"],
-        )
-    out.print(grid)
+        ]
+        for entry in entries
+    ]
+    print_table(out, AUDIT_HEADERS, rows, keep="target")
+
+
+AUDIT_HEADERS = ("time", "actor", "via", "target", "change", "version", "reason")

@@ -24,6 +24,7 @@ from gateway.cli.common import (
     load_settings,
     out,
 )
+from gateway.cli.output import describe_source, source_of
 from gateway.doctor import Finding, diagnose, workers_disagree
 from gateway.doctor_facts import gather
 from gateway.loading import AppLoadError, load_asgi_app, load_flask_app
@@ -73,7 +74,10 @@ def doctor(
         else:
             findings, seen = local_findings(settings, workers, behind_proxy, forwarded_allow_ips)
     except CliError as exc:
-        fail(str(exc))
+        fail(str(exc), as_json)
+    if not as_json:
+        for where in url or [None]:
+            typer.echo(describe_source(source_of(settings, where)))
     report(findings, seen, as_json)
     if findings:
         raise typer.Exit(1)

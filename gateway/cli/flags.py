@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import typer
@@ -102,6 +103,16 @@ def flags(url: UrlOption = None, token: TokenOption = None, as_json: JsonOption 
 
 
 GLOB_CHARS = frozenset("*?[")
+_PERCENT = re.compile(r"\s*[0-9]+(?:\.[0-9]+)?\s*%?\s*")
+
+
+def canary_words(names: list[str], flag: str) -> str:
+    """``flip 'auth.*' canary 5`` unquoted: the shell gives "canary" and "5" as two
+    words, the last of which is the flag; join them (taking "canary" off ``names``)."""
+    if names and names[-1].lower() == "canary" and _PERCENT.fullmatch(flag):
+        names.pop()
+        return f"canary {flag}"
+    return flag
 
 
 def bulk_request(targets: list[str], all_routes: bool) -> tuple[list[str], str | None]:
@@ -129,7 +140,13 @@ def flip(
             show_default=False,
         ),
     ] = None,
-    flag: Annotated[str, typer.Argument(help="legacy | new | shadow | 'canary 12.5'")] = "",
+    flag: Annotated[
+        str,
+        typer.Argument(
+            help="legacy | new | shadow | canary PERCENT (e.g. canary 12.5, quoted or not)",
+            show_default=False,
+        ),
+    ] = "",
     all_routes: Annotated[
         bool, typer.Option("--all", help="Flip every route and group (e.g. back to legacy)")
     ] = False,
@@ -147,6 +164,7 @@ def flip(
     names = list(targets or [])
     if not flag and names:  # the flag is the last positional argument
         flag = names.pop()
+    flag = canary_words(names, flag)
     try:
         settings = load_settings()
         parsed = parse_flag(flag)

@@ -15,7 +15,7 @@ from gateway.cli.routefile import AppDirOption, load_from_dir
 from gateway.loading import AppLoadError
 
 
-def _ruff() -> list[str] | None:
+def find_ruff() -> list[str] | None:
     """The ruff next to this Python, else on PATH, else None."""
     local = Path(sys.executable).parent / "ruff"
     if local.exists():
@@ -24,10 +24,9 @@ def _ruff() -> list[str] | None:
     return [found] if found else None
 
 
-def tidy(source: str, filename: str) -> str:
-    """Sort imports and format with ruff, under the project's own ruff settings
-    (found from ``filename``), when ruff is installed; else the source as is."""
-    ruff = _ruff()
+def tidy(source: str, filename: str, ruff: list[str] | None) -> str:
+    """Sort imports, drop unused noqa directives and format with ``ruff``, under the
+    project's own ruff settings (found from ``filename``); without ruff, the source as is."""
     if ruff is None:
         return source
     fix = ["check", "--extend-select", "I,RUF100", "--fix-only", "--quiet"]
@@ -72,15 +71,27 @@ def scaffold(
     its path and typed path parameters, methods and the Flask endpoint as route name."""
     from flask_compat.scaffold import ScaffoldError, scaffold_module
 
+    if output is not None and output.exists() and not force:
+        fail(f"{output} exists; pass --force to overwrite it")
+    ruff = find_ruff()
     try:
         loaded = load_from_dir(flask_app, app_dir)
-        source = scaffold_module(loaded, blueprint, convert=convert)
+        # With ruff, long lines are marked for E501 and ruff drops the mark where the
+        # project does not enable E501; without, no mark (ruff's defaults flag it, RUF100).
+        source = scaffold_module(loaded, blueprint, convert=convert, noqa_long_lines=bool(ruff))
     except (AppLoadError, ScaffoldError) as exc:
         fail(str(exc))
+    name = str(output.resolve()) if output is not None else "scaffold.py"
+    text = tidy(source, name, ruff)
     if output is None:
-        sys.stdout.write(tidy(source, "scaffold.py"))
-        return
-    if output.exists() and not force:
-        fail(f"{output} exists; pass --force to overwrite it")
-    output.write_text(tidy(source, str(output.resolve())), encoding="utf-8")
-    err.print(f"wrote {output}", highlight=False)
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}", highlight=False)
+    if ruff is None:
+        err.print(
+            "ruff not found (next to this Python or on PATH): the module is not formatted; "
+            f"run `ruff format {output or '<file>'}` on it",
+            highlight=False,
+            soft_wrap=True,
+        )

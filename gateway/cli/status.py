@@ -6,7 +6,6 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from gateway.cli.common import (
     CliError,
@@ -20,6 +19,7 @@ from gateway.cli.common import (
     local_rules,
     out,
 )
+from gateway.cli.output import describe_source, print_table, source_of
 from gateway.parity import build_report
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON")]
@@ -46,34 +46,40 @@ def status(url: UrlOption = None, token: TokenOption = None, as_json: JsonOption
                 rules.groups,
             ).as_dict()
     except CliError as exc:
-        fail(str(exc))
+        fail(str(exc), as_json)
     if as_json:
         print(json.dumps(report, indent=2))
         return
+    typer.echo(describe_source(source_of(settings, url)))
     print_report(report)
 
 
+STATUS_HEADERS = ("endpoint", "rule", "methods", "new", "flag", "shadow", "disagreements")
+
+
 def print_report(report: dict[str, Any]) -> None:
+    """The totals on one line, then one row per legacy rule: never cut (gateway.cli.output)."""
     totals = report["totals"]
     flagged = ", ".join(f"{k} {v}" for k, v in totals["flagged"].items())
     rate = totals["shadow"]["match_rate"]
-    out.print(
+    typer.echo(
         f"{totals['implemented']}/{totals['legacy_routes']} legacy routes implemented in new "
         f"({totals['progress']:.0%}); {totals['disagrees']} disagree, {totals['missing']} missing; "
         f"flags: {flagged}; new-only routes: {totals['new_only']}; shadow match rate: "
-        + (f"{rate:.1%}" if rate is not None else "n/a"),
-        highlight=False,
+        + (f"{rate:.1%}" if rate is not None else "n/a")
     )
-    grid = Table("endpoint", "rule", "methods", "new", "flag", "shadow", "disagreements")
+    rows = []
     for row in report["routes"]:
         shadow = row["shadow_match_rate"]
-        grid.add_row(
-            row["endpoint"],
-            row["rule"],
-            ",".join(row["methods"]),
-            row["state"],
-            row["flag"],
-            f"{shadow:.0%}" if shadow is not None else "",
-            "; ".join(row["disagreements"]),
+        rows.append(
+            [
+                row["endpoint"],
+                row["rule"],
+                ",".join(row["methods"]),
+                row["state"],
+                row["flag"],
+                f"{shadow:.0%}" if shadow is not None else "",
+                "; ".join(row["disagreements"]),
+            ]
         )
-    out.print(grid)
+    print_table(out, STATUS_HEADERS, rows, keep="endpoint")

@@ -48,6 +48,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from gateway.cli.flags import canary_words
 from gateway.flags import FlagError, parse_flag
 from gateway.settings import GatewaySettings
 from notes_core.settings import AppSettings
@@ -221,6 +222,7 @@ def check_migrate_gateway(words: list[str], where: str) -> None:
     ]
     if command == "flip" and positional:
         *targets, flag = positional
+        flag = canary_words(targets, flag)  # `canary 5` unquoted: two words, as the CLI takes them
         for target in targets:
             if "*" in target:  # a pattern: it must match some route
                 assert fnmatch.filter(reference_endpoints(), target), f"{where}: {target}?"

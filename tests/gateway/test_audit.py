@@ -188,7 +188,8 @@ def test_a_local_cli_flip_is_audited_as_the_os_user_and_read_back(
     assert flipped.exit_code == 0, flipped.output
     assert shown.exit_code == 0, shown.output
     data = json.loads(shown.stdout)
-    assert "Redis" in data["source"]
+    assert data["source"]["redis_url"] == redis_url  # as every command's source, password masked
+    assert data["source"]["audit_key"] == f"{key_prefix}flags:audit"
     (entry,) = data["entries"]
     assert (entry["actor"], entry["via"], entry["target"]) == (getpass.getuser(), "cli", "prices")
     assert (entry["old_flag"], entry["new_flag"], entry["reason"]) == (

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
+import shlex
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,7 +22,9 @@ from typer.testing import CliRunner
 
 from gateway.app import create_gateway
 from gateway.cli import app
+from gateway.cli.flags import canary_words
 from gateway.cli.output import redact_url, rich_table
+from gateway.flags import parse_flag
 from gateway.shadowstats import ShadowStats
 from tests.gateway.support import EchoBackend, serve, settings_for
 
@@ -27,6 +34,8 @@ LONG_NAMES = [
     "administration.user_management.permissions_overview_by_department",
     "reporting.quarterly_financial_statements.export_as_spreadsheet",
     "notes.list",
+    "auth.login",  # two names a cut would make one ("auth.log…")
+    "auth.logout",
 ]
 
 
@@ -240,3 +249,119 @@ def test_unclear_bulk_flips_are_refused(env: dict[str, str], args: list[str], me
     result = runner.invoke(app, args, env=env)
     assert result.exit_code == 1
     assert message in result.output
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["reporting.*", "canary", "5"],  # as the shell gives `flip 'reporting.*' canary 5`
+        ["reporting.*", "canary 5"],  # quoted
+        ["reporting.*", "canary", "5%"],
+        ["reporting.*", "CANARY", "5.0"],
+    ],
+)
+def test_canary_and_its_percentage_may_be_two_words(env: dict[str, str], words: list[str]) -> None:
+    result = runner.invoke(app, ["flip", *words, "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    changes = json.loads(result.output)["changes"]
+    assert [(c["key"], c["flag"]) for c in changes] == [(LONG_NAMES[1], "canary 5")]
+
+
+def test_canary_in_two_words_through_a_running_gateway(tmp_path: Path, env: dict[str, str]) -> None:
+    settings = settings_for(tmp_path, admin_token="cli-token")
+    gateway = create_gateway(
+        settings, legacy_backend=EchoBackend("legacy"), new_backend=EchoBackend("new")
+    )
+    with serve(gateway) as url:
+        one = runner.invoke(app, ["flip", "notes.list", "canary", "12.5", "--url", url], env=env)
+        many = runner.invoke(app, ["flip", "notes.*", "canary", "5", "--url", url], env=env)
+        every = runner.invoke(app, ["flip", "--all", "canary", "1", "--url", url], env=env)
+        too_much = runner.invoke(
+            app, ["flip", "notes.list", "canary", "101", "--url", url], env=env
+        )
+    assert one.exit_code == 0 and "notes.list -> canary 12.5" in one.output, one.output
+    assert many.exit_code == 0 and "notes.show -> canary 5" in many.output, many.output
+    assert every.exit_code == 0 and "prices -> canary 1" in every.output, every.output
+    assert too_much.exit_code == 1 and "between 0 and 100" in too_much.output
+
+
+def test_the_examples_of_flip_help_parse_as_written(env: dict[str, str]) -> None:
+    help_text = runner.invoke(app, ["flip", "--help"], env={**env, "COLUMNS": "400"}).output
+    examples = re.findall(r"`(flip [^`]+)`", help_text)
+    assert "flip 'auth.*' canary 5" in examples, help_text
+    for example in examples:
+        *names, last = shlex.split(example)[1:]
+        flag = canary_words(names, last)
+        parse_flag(flag)  # raises FlagError for the `unknown flag '5'` of old
+    assert canary_words(["auth.*", "canary"], "5") == "canary 5"
+    assert canary_words(["canary"], "new") == "new"  # a route named canary stays one
+
+
+ROOT = Path(__file__).resolve().parents[2]
+ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z")
+
+
+def piped(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``migrate-gateway ARGS | ...``: the installed command, its stdout a real pipe."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "migrate-gateway"), *args],
+        cwd=ROOT,
+        env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_status_into_a_pipe_says_its_source_first_and_cuts_no_name(env: dict[str, str]) -> None:
+    result = piped(env, "status")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("source: local settings"), result.stdout
+    assert f"flags in Redis {env['GATEWAY_REDIS_URL']}" in lines[0]
+    assert "legacy routes implemented in new" in lines[1]  # one line, whatever COLUMNS says
+    assert "…" not in result.stdout
+    for name in LONG_NAMES:
+        (row,) = [line for line in lines if line.split()[0] == name]
+        assert "/section-" in row and "missing" in row  # the whole row on one line
+
+
+def test_status_of_a_running_gateway_says_its_source_first(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    settings = settings_for(tmp_path, admin_token="cli-token")
+    gateway = create_gateway(
+        settings, legacy_backend=EchoBackend("legacy"), new_backend=EchoBackend("new")
+    )
+    with serve(gateway) as url:
+        result = runner.invoke(app, ["status", "--url", url], env=env)
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[0]
+    assert first == f"source: the running gateway at {url} (admin API {url}/_gateway)"
+
+
+def test_audit_into_a_pipe_says_its_source_first_and_cuts_nothing(env: dict[str, str]) -> None:
+    for name in ("auth.login", "auth.logout", LONG_NAMES[0]):
+        flipped = runner.invoke(app, ["flip", name, "shadow", "--reason", "look"], env=env)
+        assert flipped.exit_code == 0, flipped.output
+    result = piped(env, "audit")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # the source is no afterthought on stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("source: local settings"), result.stdout
+    assert lines[1].split() == ["time", "actor", "via", "target", "change", "version", "reason"]
+    assert "…" not in result.stdout
+    rows = lines[2:]
+    assert [row.split()[3] for row in rows] == [LONG_NAMES[0], "auth.logout", "auth.login"]
+    for row in rows:
+        assert ISO_TIME.fullmatch(row.split()[0]), row  # the time whole
+        assert row.split()[4:] == ["legacy", "->", "shadow", row.split()[7], "look"]
+
+
+def test_audit_json_names_its_source_as_every_command_does(env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["audit", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    source = json.loads(result.stdout)["source"]
+    assert source["kind"] == "settings" and source["redis_url"] == env["GATEWAY_REDIS_URL"]
+    assert source["audit_key"] == f"{env['GATEWAY_FLAG_KEY']}:audit"

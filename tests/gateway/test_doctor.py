@@ -79,6 +79,7 @@ def test_the_text_report_gives_each_finding_with_its_fix(sound: dict[str, str]) 
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 1
+    assert done.stdout.startswith("source: local settings")  # as every command, first
     assert "problem (different-signing-keys)" in done.stdout
     assert "fix: give both the same keys" in done.stdout
 

@@ -3,6 +3,7 @@ passes ruff, routes every rule as Flask does and, with --convert, runs the conve
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import subprocess
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 
 from flask_compat import FlaskCompat
 from flask_compat.scaffold import ScaffoldError, fastapi_path, scaffold_module
+from flask_compat.scaffold.imports import rename
 from gateway.cli import app as cli
 from gateway.flags import FlagTable, Groups, parse_flag
 from gateway.loading import load_flask_app
@@ -191,3 +193,141 @@ def test_extensions_of_a_public_app_convert_to_the_kits_dependencies() -> None:
     assert "csrf_protect" not in show  # GET: CSRFProtect does not check it
     auth = scaffold_module(app, "auth", convert=True)
     assert "# scaffold: cannot convert: login_user (Flask's, needs a Flask request)" in auth
+
+
+FLASKR = ROOT / "tests" / "port" / "flaskr_project"
+
+
+def scaffold_in(project: Path, out: Path, *, with_ruff: bool) -> subprocess.CompletedProcess[str]:
+    """``migrate-gateway scaffold --app 'flaskr:create_app()' -b auth --convert -o OUT`` run
+    from the project's directory, as a user of an app shaped like Flask's tutorial runs
+    it; ``with_ruff=False``: as where ruff is not installed (neither next to the Python
+    nor on PATH)."""
+    code = (
+        "import sys\n"
+        "from gateway.cli import main, scaffold\n"
+        + ("" if with_ruff else "scaffold.find_ruff = lambda: None\n")
+        + "sys.argv[0] = 'migrate-gateway'\n"
+        "main()\n"
+    )
+    args = ["scaffold", "--app", "flaskr:create_app()", "-b", "auth", "--convert", "-o", str(out)]
+    env = {**ENV, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def ruff_isolated(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "ruff"), *args, "--isolated"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize("with_ruff", [True, False], ids=["ruff", "no-ruff"])
+def test_a_name_two_modules_give_is_imported_once_from_where_it_is_defined(
+    tmp_path: Path, with_ruff: bool
+) -> None:
+    # flaskr/__init__.py does `from flaskr.auth import USERS` for its before_app_request
+    # hook; the auth views read USERS too: one object, one import, from flaskr.auth.
+    out = tmp_path / "out.py"
+    done = scaffold_in(FLASKR, out, with_ruff=with_ruff)
+    assert done.returncode == 0, done.stderr
+    source = out.read_text()
+    assert "from flaskr.auth import USERS\n" in source, source
+    assert "from flaskr import" not in source, source
+    checked = ruff_isolated(FLASKR, "check", "--output-format", "concise", str(out))
+    assert checked.returncode == 0, checked.stdout + source
+    formatted = ruff_isolated(FLASKR, "format", "--check", str(out))
+    if with_ruff:
+        assert formatted.returncode == 0, formatted.stdout + source
+        assert "ruff not found" not in done.stderr
+    else:  # what docs/migration-guide.md says: formatting needs ruff, and the CLI says so
+        assert "ruff not found" in done.stderr and f"ruff format {out}" in done.stderr
+        assert "# ruff: noqa" not in source  # ruff's default rules would call it unused
+
+
+TWO_USERS = {
+    "__init__.py": """\
+from flask import Flask, g
+
+from twousers.auth import bp
+
+USERS = {"root": "the hook's"}
+
+
+@bp.before_app_request
+def load_admin():
+    g.admin = USERS.get("root")
+
+
+def create_app():
+    app = Flask(__name__)
+    app.register_blueprint(bp)
+    return app
+""",
+    "auth.py": """\
+from flask import Blueprint, g, jsonify
+
+bp = Blueprint("auth", __name__)
+
+USERS = {"alice": "the view's"}
+
+
+@bp.route("/who")
+def who():
+    return jsonify({"user": USERS["alice"], "admin": g.admin})
+""",
+}
+
+
+def test_two_objects_of_one_name_from_two_modules_get_an_alias(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    (project / "twousers").mkdir(parents=True)
+    for name, text in TWO_USERS.items():
+        (project / "twousers" / name).write_text(text)
+    out = project / "out.py"
+    args = ["scaffold", "--app", "twousers:create_app()", "-b", "auth", "--convert"]
+    done = subprocess.run(
+        [str(BIN / "migrate-gateway"), *args, "-o", str(out)],
+        cwd=project,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    source = out.read_text()
+    checked = ruff_isolated(project, "check", "--output-format", "concise", str(out))
+    assert checked.returncode == 0, checked.stdout + source
+    assert "from twousers import USERS as USERS_TWOUSERS" in source, source
+    assert 'g.admin = USERS_TWOUSERS.get("root")' in source, source
+    assert 'USERS["alice"]' in source, source
+    # And the module runs: the hook reads the hook module's dict, the view the view's.
+    sys.path.insert(0, str(project))
+    try:
+        module = import_file(out)
+        fastapi_app = FastAPI()
+        FlaskCompat(importlib.import_module("twousers").create_app()).install(fastapi_app)
+        fastapi_app.include_router(module.router)
+        with TestClient(fastapi_app) as client:
+            assert client.get("/who").json() == {"user": "the view's", "admin": "the hook's"}
+    finally:
+        sys.path.remove(str(project))
+        for name in [m for m in sys.modules if m == "twousers" or m.startswith("twousers.")]:
+            del sys.modules[name]
+
+
+def test_rename_renames_variables_not_attributes_or_keywords() -> None:
+    code = "x = loads(a.loads, loads=loads)\n"
+    assert rename(code, {"loads": "loads_pickle"}) == (
+        "x = loads_pickle(a.loads, loads=loads_pickle)\n"
+    )
