@@ -37,8 +37,10 @@ COPY flask_compat ./flask_compat
 RUN pip install --no-deps . && rm -rf build ./*.egg-info
 
 USER app
-# Notes database and the gateway's flag cache, shared by legacy and gateway.
-VOLUME ["/data"]
+# /data: the notes database and the gateway's flag cache, on the volume compose
+# mounts there for legacy and gateway. No VOLUME: every container of a service
+# that mounts nothing there (oidc) would get an anonymous volume that
+# `docker compose down --volumes` leaves behind.
 # 8000 public (gateway), 8081 admin API (gateway), 8001 legacy, 9400 development OIDC provider.
 EXPOSE 8000 8001 8081 9400
 

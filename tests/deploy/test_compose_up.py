@@ -77,6 +77,15 @@ def test_the_app_services_run_as_an_unprivileged_user(stack: ComposeStack) -> No
         assert stack.compose("exec", "-T", service, "id", "-un", timeout=30).strip() == "app"
 
 
+def test_every_volume_is_a_named_one_that_down_volumes_removes(stack: ComposeStack) -> None:
+    """An anonymous volume (a VOLUME of the image no service mounts) survives
+    ``down --volumes`` and a new one is made on every ``up``."""
+    for service, container in stack.containers().items():
+        for mount in container["Mounts"]:  # type: ignore[index, union-attr]
+            if mount["Type"] == "volume":  # type: ignore[index]
+                assert mount["Name"].startswith(f"{stack.project}_"), (service, mount)  # type: ignore[index]
+
+
 def test_the_public_port_answers_health(stack: ComposeStack) -> None:
     response = httpx.get(f"{stack.gateway_url}{HEALTH_PATH}", timeout=10)
     assert response.status_code == 200, response.text

@@ -95,9 +95,14 @@ def env_file_names() -> set[str]:
 # settings (notes_core), the session's REDIS_URL, and what .env.example lists.
 KNOWN_ENV = (
     {name.upper() for name in fields(AppSettings)}
-    | {"REDIS_URL", "AUTHLIB_INSECURE_TRANSPORT", "PYTHONPATH"}
-    # Python's and the servers' own variables, named where the docs measure.
-    | {"PYTHONHASHSEED", "PROMETHEUS_MULTIPROC_DIR", "UV_USE_IO_URING"}
+    | {"REDIS_URL", "PYTHONPATH"}
+    # Python's, the servers' and libraries' own variables, named where the docs explain them.
+    | {
+        "PYTHONHASHSEED",
+        "PROMETHEUS_MULTIPROC_DIR",
+        "UV_USE_IO_URING",
+        "AUTHLIB_INSECURE_TRANSPORT",
+    }
     | env_file_names()
 )
 

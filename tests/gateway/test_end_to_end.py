@@ -15,6 +15,7 @@ from gateway.app import create_gateway
 from gateway.devstack import oidc_provider
 from gateway.settings import GatewaySettings
 from tests.gateway.test_backend_helpers import uvicorn_server
+from tests.processes import BIN, ServerProcess
 from tests.redis_server import free_port
 
 pytestmark = pytest.mark.slow
@@ -103,3 +104,49 @@ def test_route_in_shadow_mode_is_answered_by_legacy_and_replayed_to_new(stack: s
             time.sleep(0.05)
         assert stats["replayed_by_route"] == {"webapp.index": 1}
         assert sum(stats["matched"].values()) + sum(stats["mismatched"].values()) == 1
+
+
+@pytest.mark.parametrize("login_side", ["legacy", "new"])
+def test_a_plain_http_issuer_off_loopback_needs_no_insecure_transport_flag(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    redis_url: str,
+    key_prefix: str,
+    login_side: str,
+) -> None:
+    """The apps' OIDC clients never check the issuer's scheme: compose's
+    ``http://oidc:9400`` works without AUTHLIB_INSECURE_TRANSPORT. ``127.1``
+    reaches 127.0.0.1 but is not a loopback name or address to authlib (its
+    check would refuse it). The provider runs as its command does in compose,
+    in a process of its own (its own server-side check is off there)."""
+    oidc_port = free_port()
+    monkeypatch.delenv("AUTHLIB_INSECURE_TRANSPORT", raising=False)
+    monkeypatch.setenv("OIDC_ISSUER", f"http://127.1:{oidc_port}")
+    monkeypatch.setenv("NOTES_DB_PATH", str(tmp_path / "notes.sqlite3"))
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("SHARED_SESSION_KEY_PREFIX", key_prefix)
+    from authlib.common.security import is_secure_transport
+
+    assert not is_secure_transport(f"http://127.1:{oidc_port}/token")
+    settings = GatewaySettings(
+        legacy_app="legacy_flask:create_app()",
+        new_app="new_fastapi:create_app()",
+        flag_cache_path=None,
+        flag_key=f"{key_prefix}flags",
+        flag_channel=f"{key_prefix}flags",
+        admin_open=True,
+    )
+    provider_command = [str(BIN / "oidc-provider-mock"), "--port", str(oidc_port)]
+    with (
+        ServerProcess(provider_command, tmp_path / "oidc.log") as provider,
+        uvicorn_server(create_gateway(settings)) as url,
+        httpx.Client(timeout=10) as client,
+    ):
+        provider.wait_for(f"http://127.0.0.1:{oidc_port}/.well-known/openid-configuration")
+        if login_side == "new":
+            for key in ("auth.login", "auth.callback"):
+                flip(client, url, key, "new")
+        log_in(client, url, "carol")
+        profile = client.get(f"{url}/profile")
+    assert profile.status_code == 200, profile.text
+    assert "carol" in profile.text
