@@ -300,6 +300,14 @@ def admin_api(admin_open: bool, tokens: Iterable[str]) -> list[Finding]:
     return findings
 
 
+# What knowing a secret lets anyone do, by the setting that sets it.
+_POWERS = {
+    "GATEWAY_ADMIN_TOKEN": "flip routes and read the admin API",
+    "GATEWAY_OVERRIDE_SECRET": "forge overrides that pick the app serving their requests",
+}
+_SESSION_KEY_POWER = "sign session cookies, and so be logged in as anyone"
+
+
 def development_secrets(
     secrets_in_use: Iterable[tuple[str, str, str]], development_secret: str | None
 ) -> list[Finding]:
@@ -311,7 +319,7 @@ def development_secrets(
                 Finding(
                     "development-secret",
                     f"{what} is a development or published value: anyone who knows it can "
-                    "sign sessions or tokens",
+                    f"{_POWERS.get(setting, _SESSION_KEY_POWER)}",
                     f"set {setting} to a long random value kept out of the repository "
                     "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')",
                 )

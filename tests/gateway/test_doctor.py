@@ -175,6 +175,17 @@ def test_the_development_secret_is_found(sound: dict[str, str], tmp_path: Path) 
     assert set(codes(doctor(published)[1])) == {"development-secret"}
 
 
+def test_a_published_secret_is_reported_with_what_it_lets_anyone_do(sound: dict[str, str]) -> None:
+    env = {**sound, "DOCTOR_LEGACY_KEY": "change-me", "GATEWAY_ADMIN_TOKEN": "changeme"}
+    findings = doctor(env)[1]["findings"]
+    said = {
+        f["fix"].split()[1]: f["problem"] for f in findings if f["code"] == "development-secret"
+    }  # type: ignore[index, union-attr]
+    assert "flip routes" in said["GATEWAY_ADMIN_TOKEN"], said
+    assert "sign session" not in said["GATEWAY_ADMIN_TOKEN"], said
+    assert "sign session cookies" in said["SECRET_KEY"], said
+
+
 def test_the_reference_pair_as_make_run_would_misconfigure_it_is_found(
     sound: dict[str, str],
 ) -> None:
