@@ -164,7 +164,11 @@ def _decorators(
     if dependencies:
         extra += ", dependencies=[" + ", ".join(f"Depends({d})" for d in dependencies) + "]"
     lines = []
-    for route in plan.routes:
+    # Flask adds a view's stacked rules bottom decorator first and builds its URL
+    # from the first rule that fits; Starlette registers and builds the same way.
+    # The url_map holds them in the order added: written in reverse, the bottom
+    # decorator is the url_map's first rule, as in the Flask source.
+    for route in reversed(plan.routes):
         path, name = _quoted(route.path), _quoted(plan.endpoint)
         if len(route.methods) == 1 and route.methods[0] in _SHORTCUTS:
             verb = _SHORTCUTS[route.methods[0]]

@@ -326,6 +326,77 @@ def test_two_objects_of_one_name_from_two_modules_get_an_alias(tmp_path: Path) -
             del sys.modules[name]
 
 
+STACKED = {
+    "stacked.py": """\
+from flask import Blueprint, Flask, url_for
+
+bp = Blueprint("main", __name__)
+
+
+@bp.route("/")
+@bp.route("/index")
+def index():
+    return url_for("main.index")
+
+
+@bp.route("/explore/<int:page>")
+@bp.route("/explore", defaults={"page": 1})
+def explore(page):
+    return url_for("main.explore", page=page)
+
+
+def create_app():
+    app = Flask(__name__)
+    app.register_blueprint(bp)
+    return app
+""",
+}
+
+
+@pytest.mark.parametrize("convert", [False, True], ids=["plain", "convert"])
+def test_stacked_routes_keep_flasks_order_so_url_for_builds_the_same_url(
+    tmp_path: Path, convert: bool
+) -> None:
+    """Flask builds an endpoint's URL from its first rule, the bottom decorator;
+    Starlette from its first route, the bottom decorator too: the scaffold must
+    write them in the order of the Flask source."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name, text in STACKED.items():
+        (project / name).write_text(text)
+    out = project / "out.py"
+    args = ["scaffold", "--app", "stacked:create_app()", "-b", "main", "-o", str(out)]
+    done = subprocess.run(
+        [str(BIN / "migrate-gateway"), *args, *(["--convert"] if convert else [])],
+        cwd=project,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    sys.path.insert(0, str(project))
+    try:
+        flask_app = importlib.import_module("stacked").create_app()
+        module = import_file(out)
+        fastapi_app = FastAPI()
+        fastapi_app.include_router(module.router)
+        with flask_app.test_request_context():
+            from flask import url_for
+
+            expected = [url_for("main.index"), url_for("main.explore", page=1)]
+            expected.append(url_for("main.explore", page=2))
+        built = [
+            fastapi_app.url_path_for("main.index"),
+            fastapi_app.url_path_for("main.explore"),
+            fastapi_app.url_path_for("main.explore", page="2"),
+        ]
+        assert built == expected, out.read_text()
+    finally:
+        sys.path.remove(str(project))
+        sys.modules.pop("stacked", None)
+
+
 def test_rename_renames_variables_not_attributes_or_keywords() -> None:
     code = "x = loads(a.loads, loads=loads)\n"
     assert rename(code, {"loads": "loads_pickle"}) == (
