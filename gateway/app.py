@@ -41,6 +41,7 @@ from gateway.flags import FlagTable, GroupError, Groups
 from gateway.flagstore import FlagStore, MemoryFlagStore, build_flag_store
 from gateway.flips import FlipRules, GatewayConfigError
 from gateway.loading import load_asgi_app, load_flask_app
+from gateway.observing import SESSION_DOWN_HEADER, SESSION_DOWN_STATUS
 from gateway.observing import SIDES as _SIDES
 from gateway.operator import OperatorPlane
 from gateway.override import Override
@@ -313,6 +314,8 @@ class Gateway:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 app_headers = message.get("headers", ())
+                if status == 503 and SESSION_DOWN_HEADER in app_headers:
+                    status = SESSION_DOWN_STATUS  # counted apart: no fault of the backend
                 if not side:  # fallback labels its own answers
                     for name, value in app_headers:
                         if name == SERVED_BY:

@@ -37,7 +37,14 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from gateway.observing import BUCKETS, UNMATCHED, RowKey, changes_since, status_class
+from gateway.observing import (
+    BUCKETS,
+    UNMATCHED,
+    RowKey,
+    changes_since,
+    reported_class,
+    status_class,
+)
 from gateway.settings import GatewaySettings
 
 log = logging.getLogger("gateway.metrics")
@@ -102,7 +109,15 @@ class _RequestRows(Collector):
     def collect(self) -> Iterator[Metric]:
         family = HistogramMetricFamily(REQUESTS_NAME, REQUESTS_HELP, labels=REQUEST_LABELS)
         bounds = [*(str(float(b)) for b in BUCKETS), "+Inf"]
-        for labels, row in list(self.rows.items()):
+        merged: dict[RowKey, list[float]] = {}
+        for (endpoint, side, klass), row in list(self.rows.items()):
+            key = (endpoint, side, reported_class(klass))  # a session outage's 503s are 5xx
+            into = merged.get(key)
+            if into is None:
+                merged[key] = list(row)
+            else:
+                merged[key] = [a + b for a, b in zip(into, row, strict=True)]
+        for labels, row in merged.items():
             cumulative, total = [], 0.0
             for bound, count in zip(bounds, row[:-1], strict=True):
                 total += count
@@ -168,8 +183,8 @@ class GatewayMetrics:
         """Multiprocess mode: add what the rows gained to this worker's histogram file."""
         if self.requests is None:
             return
-        for labels, gained in changes_since(self._rows, self._flushed).items():
-            child = self.requests.labels(*labels)
+        for (endpoint, side, klass), gained in changes_since(self._rows, self._flushed).items():
+            child = self.requests.labels(endpoint, side, reported_class(klass))
             # Histogram.observe() one answer at a time would cost what the rows
             # save; its per-bucket values take the counts in one step each.
             for index, count in enumerate(gained[:-1]):

@@ -19,6 +19,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from gateway.backends.label import SERVED_BY
 from gateway.decision import Decision
+from shared_session import unavailable
 
 UNMATCHED = "<unmatched>"
 # Latency buckets (seconds) suited to web requests, from 2.5 ms to 10 s.
@@ -32,11 +33,23 @@ _clock = time.perf_counter
 _bucket = bisect.bisect_left
 
 RowKey = tuple[str, str, str]  # endpoint, backend ("legacy" | "new"), status class
+# The status class of a 503 the shared session gave because its store is down
+# (shared_session.unavailable): a 5xx to the client and in the metrics, but no
+# fault of the backend that answered, so the rollback guard leaves it out.
+SESSION_DOWN = "5xx-session"
+SESSION_DOWN_HEADER = unavailable.ASGI_HEADER
+# What a send wrapper passes to count() for such an answer (no HTTP status).
+SESSION_DOWN_STATUS = -503
 
 
 def status_class(status: int) -> str:
     """``503`` -> ``"5xx"``; anything out of range counts as ``"5xx"``."""
     return _CLASSES[status // 100] if 100 <= status < 600 else "5xx"
+
+
+def reported_class(klass: str) -> str:
+    """The status class metrics report for a row's class (SESSION_DOWN is a 5xx)."""
+    return "5xx" if klass == SESSION_DOWN else klass
 
 
 def new_row() -> list[float]:
@@ -69,6 +82,8 @@ class RequestObserver:
             nonlocal status, side
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if status == 503 and SESSION_DOWN_HEADER in message.get("headers", ()):
+                    status = SESSION_DOWN_STATUS
                 if not side:  # fallback labels its own answers
                     for name, value in message.get("headers", ()):
                         if name == SERVED_BY:
@@ -89,9 +104,13 @@ class RequestObserver:
 
         The gateway calls this itself on its new path, from the send wrapper
         it needs anyway for its headers, sparing the coroutine ``__call__``
-        would add to every request.
+        would add to every request. ``SESSION_DOWN_STATUS`` counts under
+        ``SESSION_DOWN``.
         """
-        klass = _CLASSES[status // 100] if 100 <= status < 600 else "5xx"
+        if status == SESSION_DOWN_STATUS:
+            klass = SESSION_DOWN
+        else:
+            klass = _CLASSES[status // 100] if 100 <= status < 600 else "5xx"
         key = (endpoint or UNMATCHED, side or "legacy", klass)
         row = self.rows.get(key)
         if row is None:

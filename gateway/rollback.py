@@ -32,7 +32,7 @@ from gateway.flagstore import FlagStore, FlagStoreUnavailable
 from gateway.flagstore.redis import slot_key
 from gateway.flipping import FlipService
 from gateway.flips import FlipRefused
-from gateway.observing import BUCKETS, UNMATCHED, RowKey, changes_since
+from gateway.observing import BUCKETS, SESSION_DOWN, UNMATCHED, RowKey, changes_since
 from gateway.settings import GatewaySettings
 from shared_session.redis_connect import REDIS_ERRORS
 
@@ -259,8 +259,8 @@ class RouteWindows:
         counts = self._retry
         self._retry = {}
         for (endpoint, side, klass), delta in changes_since(self.rows, self._seen).items():
-            if endpoint == UNMATCHED:
-                continue
+            if endpoint == UNMATCHED or klass == SESSION_DOWN:
+                continue  # a session outage is every backend's, no verdict on this one
             key = self.key_for(endpoint)
             if not self.watched(key):
                 continue

@@ -17,6 +17,7 @@ from starlette.middleware.sessions import Session as StarletteSession
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared_session import unavailable
 from shared_session.cookie import new_session_id
 from shared_session.errors import (
     SessionConfigError,
@@ -114,6 +115,7 @@ class SessionMiddleware:
                     (b"content-type", b"text/html; charset=utf-8"),
                     (b"retry-after", str(self.settings.retry_after).encode()),
                     (b"content-length", str(len(UNAVAILABLE_HTML)).encode()),
+                    unavailable.ASGI_HEADER,
                 ],
             }
         )

@@ -15,6 +15,7 @@ from flask import Flask, Request, Response, current_app, request
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
+from shared_session import unavailable
 from shared_session.cookie import CookieSigner, new_session_id
 from shared_session.errors import SessionStoreUnavailable, SessionWriteRefused
 from shared_session.flask_config import check_flask_config
@@ -208,6 +209,7 @@ def make_unavailable(response: Response, retry_after: int) -> None:
     response.set_data(UNAVAILABLE_HTML)
     response.mimetype = "text/html"
     response.headers["Retry-After"] = str(retry_after)
+    response.headers[unavailable.HEADER] = unavailable.VALUE
     response.headers.pop("Set-Cookie", None)
 
 
@@ -216,7 +218,8 @@ def _unavailable(error: SessionStoreUnavailable) -> tuple[str, int, dict[str, st
     retry_after = (
         interface.settings.retry_after if isinstance(interface, SharedSessionInterface) else 5
     )
-    return UNAVAILABLE_HTML, 503, {"Retry-After": str(retry_after)}
+    headers = {"Retry-After": str(retry_after), unavailable.HEADER: unavailable.VALUE}
+    return UNAVAILABLE_HTML, 503, headers
 
 
 def install_flask_session(

@@ -4,21 +4,24 @@ itself, audited as "auto"; a healthy canary climbs its steps."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 import redis
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import PlainTextResponse
 from flask import Flask
 from starlette.types import Receive, Scope, Send
 
 from gateway.app import create_gateway
+from gateway.backends import ASGIBackend
 from gateway.flags import parse_flag
 from gateway.presence import presence_keys
 from gateway.rollback import WindowStats, judge, next_step
+from shared_session import SessionMiddleware, SessionSettings
 from tests.gateway.support import EchoBackend, serve, settings_for
 from tests.processes import ServerProcess, gunicorn_gateway
 from tests.redis_server import free_port
@@ -128,6 +131,49 @@ def test_a_failing_new_route_is_rolled_back_audited_and_listed(tmp_path: Path) -
     )
     assert "5xx rate 100.0%" in latest["reason"]
     assert rollbacks == [latest]
+
+
+def session_app_on_a_dead_redis() -> SessionMiddleware:
+    """A new app whose every answer needs the shared session, kept on a Redis
+    nothing listens at: each request gets the session's 503 page."""
+    app = FastAPI()
+
+    @app.get("/prices/{price}", name="prices")
+    def prices(price: str, request: Request) -> PlainTextResponse:
+        request.session["seen"] = price
+        return PlainTextResponse("new")
+
+    settings = SessionSettings(
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        secret_keys=["rollback-test-secret-0123456789abcdef"],
+        timeout=0.2,
+    )
+    return SessionMiddleware(app, settings)
+
+
+def test_a_session_outage_is_no_reason_to_roll_back(tmp_path: Path) -> None:
+    """The session's 503s (its store unreachable, as in a Redis failover) are
+    every backend's trouble: counted as 5xx, but not against the new app."""
+    settings = settings_for(
+        tmp_path, admin_open=True, rollback_min_requests=5, rollback_check_interval=0.1
+    )
+    new = ASGIBackend(session_app_on_a_dead_redis(), lifespan=False)
+    gateway = create_gateway(settings, legacy_backend=EchoBackend("legacy"), new_backend=new)
+    with serve(gateway) as url:
+        httpx.put(f"{url}/_gateway/flags/prices", json={"flag": "new"})
+        answers = [httpx.get(f"{url}/prices/1.5") for _ in range(12)]
+        time.sleep(1.0)  # ten checks of the guard
+        flag = httpx.get(f"{url}/_gateway/flags").json()["flags"]["prices"]
+        metrics = httpx.get(f"{url}/_gateway/metrics").text
+    assert {a.status_code for a in answers} == {503}
+    assert all(a.headers["x-shared-session"] == "unavailable" for a in answers)
+    assert flag == "new"
+    counted = re.search(
+        r'gateway_request_duration_seconds_count\{backend="new",endpoint="prices",'
+        r'status_class="5xx"\} (\d+)',
+        metrics,
+    )
+    assert counted and int(counted.group(1)) == 12, metrics
 
 
 def test_rollback_can_be_switched_off(tmp_path: Path) -> None:

@@ -33,6 +33,8 @@ def test_store_down_gives_503_then_service_resumes_by_itself(redis_server: Redis
             response = _status(f"{base}/set/x", cookie)
             assert response.status_code == 503
             assert response.headers["retry-after"] == "5"
+            # Says why, so a watcher (the gateway's rollback guard) can tell it from a bug.
+            assert response.headers["x-shared-session"] == "unavailable"
             assert "Service Unavailable" in response.text
             assert time.monotonic() - started < 1.5
         # A Flask page that never touches the session keeps working.
