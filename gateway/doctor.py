@@ -8,6 +8,7 @@ was found. ``migrate-gateway doctor`` prints them and exits non-zero if any.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -184,6 +185,11 @@ def cookie_settings(sides: Iterable[SessionSide]) -> list[Finding]:
     return findings
 
 
+# How Redis refuses a client without the right password (NOAUTH, WRONGPASS, and
+# HELLO's "must be called with the client already authenticated").
+_AUTH_REFUSED = re.compile(r"NOAUTH|WRONGPASS|authenticat|invalid password", re.IGNORECASE)
+
+
 def redis_reachable(probes: Iterable[RedisProbe]) -> list[Finding]:
     """Every configured Redis answers, and the apps' sessions share one server."""
     probes = list(probes)
@@ -191,7 +197,14 @@ def redis_reachable(probes: Iterable[RedisProbe]) -> list[Finding]:
         Finding(
             "redis-unreachable",
             f"Redis for {p.purpose} at {p.url} does not answer: {p.error}",
-            "start it, or fix REDIS_URL (GATEWAY_REDIS_URL for the gateway's flags, "
+            (
+                "it wants a password (or another one): put it in the URL, "
+                "redis://:PASSWORD@host:6379/0 (the same form for redis+sentinel:// and "
+                "redis+cluster://), in "
+                if _AUTH_REFUSED.search(p.error or "")
+                else "start it, or fix "
+            )
+            + "REDIS_URL (GATEWAY_REDIS_URL for the gateway's flags, "
             "SHARED_SESSION_REDIS_URL for sessions)",
         )
         for p in probes

@@ -29,7 +29,12 @@ from gateway.doctor import (
 )
 from gateway.settings import GatewaySettings
 from shared_session import SessionMiddleware, SharedSessionInterface
-from shared_session.redis_connect import REDIS_ERRORS, describe_redis_url, sync_client
+from shared_session.redis_connect import (
+    REDIS_ERRORS,
+    describe_redis_error,
+    describe_redis_url,
+    sync_client,
+)
 
 # The development stack's generated key (gateway/devstack.py writes it here).
 DEVELOPMENT_KEY_FILE = Path("var/dev-secret-key")
@@ -96,7 +101,7 @@ def probe_redis(purpose: str, url: str) -> RedisProbe:
             server_id = ",".join(sorted(ids))
         return RedisProbe(purpose, shown, True, server_id)
     except REDIS_ERRORS as exc:
-        return RedisProbe(purpose, shown, False, None, str(exc) or type(exc).__name__)
+        return RedisProbe(purpose, shown, False, None, describe_redis_error(exc))
     finally:
         client.close()
 

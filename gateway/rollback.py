@@ -34,7 +34,7 @@ from gateway.flipping import FlipService
 from gateway.flips import FlipRefused
 from gateway.observing import BUCKETS, SESSION_DOWN, UNMATCHED, RowKey, changes_since
 from gateway.settings import GatewaySettings
-from shared_session.redis_connect import REDIS_ERRORS
+from shared_session.redis_connect import REDIS_ERRORS, describe_redis_error
 
 log = logging.getLogger("gateway.rollback")
 
@@ -336,14 +336,23 @@ class RollbackGuard:
 
     async def _check_loop(self) -> None:
         interval = self.settings.rollback_check_interval
+        down = False  # said once per outage, not at every check
         while True:
             await asyncio.sleep(interval)
             try:
                 if await self.windows.take_lock(self.owner, interval):
                     await self.route_windows.flush()
                     await self.check()
+                if down:
+                    log.warning("rollback checks resumed: Redis reachable again")
+                    down = False
             except _REDIS_ERRORS as exc:
-                log.warning("rollback check skipped: Redis unreachable (%s)", exc)
+                if not down:
+                    log.warning(
+                        "rollback checks skipped until Redis answers again: %s",
+                        describe_redis_error(exc),
+                    )
+                    down = True
             except Exception:
                 log.exception("rollback check failed")
 

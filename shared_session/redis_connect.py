@@ -129,6 +129,22 @@ def parse_redis_url(url: str) -> RedisTarget:
     return RedisTarget("sentinel", url, nodes, service, int(db), username, password)
 
 
+_OBJECT_REPR = re.compile(r"<[\w.]+\((?:[^<>]|<[^<>]*>)*\)>|<[\w.]+ object at 0x[0-9a-f]+>")
+ERROR_TEXT_LIMIT = 300
+
+
+def describe_redis_error(exc: BaseException) -> str:
+    """A Redis error for a log line or a report: the object reprs redis-py puts in
+    some messages (a whole client with its pool, ~2 KB for a Sentinel's "No master
+    found") left out, and at most ERROR_TEXT_LIMIT characters."""
+    text = str(exc) or type(exc).__name__
+    previous = None
+    while previous != text:  # innermost reprs first, then what held them
+        previous, text = text, _OBJECT_REPR.sub("...", text)
+    text = re.sub(r"\s*:\s*\.\.\.$", "", text).strip()
+    return text if len(text) <= ERROR_TEXT_LIMIT else text[: ERROR_TEXT_LIMIT - 3] + "..."
+
+
 def _host_port(item: str, url: str) -> tuple[str, int]:
     host, sep, port = item.strip().rpartition(":")
     host = host.strip("[]")
@@ -478,6 +494,7 @@ __all__ = [
     "RedisTarget",
     "SyncClient",
     "async_client",
+    "describe_redis_error",
     "describe_redis_url",
     "parse_redis_url",
     "sync_client",

@@ -31,6 +31,7 @@ from shared_session.redis_connect import (
 from shared_session.redis_connect import (
     SyncClient,
     async_client,
+    describe_redis_error,
     describe_redis_url,
 )
 
@@ -221,12 +222,12 @@ class RedisFlagStore(FlagStore):
         if self.connected or self.last_error is None:
             log.error(
                 "Redis flag store unreachable (%s); keeping flags version %d (%s)",
-                exc,
+                describe_redis_error(exc),
                 self.table.version,
                 self.table.source,
             )
         self.connected = False
-        self.last_error = f"{type(exc).__name__}: {exc}"
+        self.last_error = f"{type(exc).__name__}: {describe_redis_error(exc)}"
 
     def _mark_up(self) -> None:
         if not self.connected and self.last_error is not None:
@@ -266,8 +267,14 @@ class RedisFlagStore(FlagStore):
             except REDIS_ERRORS as exc:
                 self._mark_down(exc)
                 await asyncio.sleep(self.poll_interval)
-            except Exception:  # never stop listening; polling still covers the gap
-                log.exception("flag listener failed; resubscribing")
+            except Exception as exc:  # never stop listening; polling still covers the gap
+                if self.connected:
+                    log.exception("flag listener failed; resubscribing")
+                else:
+                    # Redis is down already (logged once): redis-py's cluster
+                    # client raises KeyError, not a RedisError, while it knows
+                    # no node; part of the same outage, not a new failure.
+                    self._mark_down(exc)
                 await asyncio.sleep(self.poll_interval)
             finally:
                 with contextlib.suppress(*REDIS_ERRORS):

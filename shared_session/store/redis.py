@@ -27,6 +27,7 @@ from shared_session.redis_connect import (
     AsyncClient,
     SyncClient,
     async_client,
+    describe_redis_error,
     parse_redis_url,
     sync_client,
 )
@@ -118,7 +119,9 @@ def unavailable(exc: Exception) -> SessionStoreUnavailable:
     """
     if isinstance(exc, OutOfMemoryError | ReadOnlyError):
         return SessionWriteRefused(f"session store refused the write: {exc}")
-    return SessionStoreUnavailable(f"session store unavailable: {exc!r}")
+    return SessionStoreUnavailable(
+        f"session store unavailable: {type(exc).__name__}: {describe_redis_error(exc)}"
+    )
 
 
 def create_client(settings: SessionSettings, asynchronous: bool) -> Any:

@@ -11,13 +11,15 @@ import json
 import os
 import secrets
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from gateway.doctor import ForwardedProbe, redact_url, workers_disagree
+from gateway.doctor import ForwardedProbe, redact_url, redis_reachable, workers_disagree
+from gateway.doctor_facts import probe_redis
 from tests.processes import BIN, ROOT, ServerProcess, gunicorn_gateway
 from tests.redis_server import RedisServer, free_port
 
@@ -339,3 +341,28 @@ def test_the_forwarded_probe_tells_applied_headers_from_ignored_ones() -> None:
 def test_redis_passwords_never_appear_in_findings() -> None:
     assert redact_url("redis://app:s3cret@redis:6379/0") == "redis://app:***@redis:6379/0"
     assert redact_url("redis://redis:6379/0") == "redis://redis:6379/0"
+
+
+def test_a_redis_that_wants_a_password_is_told_apart_from_one_that_is_down(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--requirepass", "doctor-pw", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        deadline = time.monotonic() + 10
+        while (probe := probe_redis("flags", url)).error and "refused" in probe.error:
+            assert time.monotonic() < deadline, probe
+            time.sleep(0.05)
+        [finding] = redis_reachable([probe])
+        assert "it wants a password" in finding.fix, finding
+        assert probe_redis("flags", f"redis://:doctor-pw@127.0.0.1:{port}/0").reachable
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    [down] = redis_reachable([probe_redis("flags", url)])
+    assert down.fix.startswith("start it"), down

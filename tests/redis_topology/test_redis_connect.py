@@ -4,6 +4,7 @@ and the forms the docs show."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from pathlib import Path
@@ -11,11 +12,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from gateway.flagstore.redis import RedisFlagStore
 from gateway.settings import GatewaySettings
 from shared_session import SessionSettings, SessionStoreUnavailable
 from shared_session.redis_connect import (
     REDIS_ERRORS,
     RedisTarget,
+    describe_redis_error,
     describe_redis_url,
     parse_redis_url,
     sync_client,
@@ -137,3 +140,43 @@ def test_an_unreachable_cluster_or_sentinel_set_is_a_503_not_a_crash(scheme: str
         await store.aclose()
 
     asyncio.run(load_async())
+
+
+@pytest.mark.parametrize("scheme", ["redis+cluster", "redis+sentinel"])
+def test_flags_on_an_unreachable_cluster_or_sentinel_set_log_the_outage_once(
+    scheme: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Started with no node reachable, the flag store serves its defaults and
+    says so once; its listener's retries are the same outage (redis-py's
+    cluster client raises KeyError then), not a traceback every retry."""
+    url = f"{scheme}://127.0.0.1:{free_port()},127.0.0.1:{free_port()}"
+    url += "/mymaster" if scheme == "redis+sentinel" else ""
+
+    async def run() -> None:
+        store = RedisFlagStore(url, flag_key="t:flags", channel="t:flags", poll_interval=0.05)
+        await store.start()
+        await asyncio.sleep(1.0)  # about 20 retries of the listener and the poll
+        assert not store.connected
+        await store.aclose()
+
+    with caplog.at_level(logging.INFO, logger="gateway"):
+        asyncio.run(run())
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [r for r in errors if r.exc_info], [r.getMessage() for r in errors]
+    for record in errors:  # short, and without redis-py's object reprs (2 KB for Sentinel)
+        assert len(record.getMessage()) < 500 and "<redis" not in record.getMessage(), record
+    assert len([r for r in errors if "flag store unreachable" in r.getMessage()]) == 1, [
+        r.getMessage() for r in errors
+    ]
+
+
+def test_a_redis_error_is_described_without_object_reprs() -> None:
+    url = f"redis+sentinel://:pw@127.0.0.1:{free_port()},127.0.0.1:{free_port()}/mymaster/0"
+    client = sync_client(url, timeout=0.2)
+    with pytest.raises(REDIS_ERRORS) as caught:
+        client.get("x")
+    assert len(str(caught.value)) > 1000  # redis-py's own text: its clients' reprs
+    described = describe_redis_error(caught.value)
+    assert described.startswith("No master found for 'mymaster'"), described
+    assert "<" not in described and len(described) <= 300, described
+    assert "pw" not in described
