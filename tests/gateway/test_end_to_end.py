@@ -21,17 +21,21 @@ from tests.redis_server import free_port
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def stack(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str, key_prefix: str
-) -> Iterator[str]:
-    oidc_port = free_port()
-    # Both apps read these when the gateway builds them.
-    monkeypatch.setenv("OIDC_ISSUER", f"http://127.0.0.1:{oidc_port}")
+def reference_pair(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    redis_url: str,
+    key_prefix: str,
+    oidc_host: str,
+    oidc_port: int,
+) -> GatewaySettings:
+    """The gateway's settings for the reference apps, and the environment both
+    apps read when the gateway builds them."""
+    monkeypatch.setenv("OIDC_ISSUER", f"http://{oidc_host}:{oidc_port}")
     monkeypatch.setenv("NOTES_DB_PATH", str(tmp_path / "notes.sqlite3"))
     monkeypatch.setenv("REDIS_URL", redis_url)
     monkeypatch.setenv("SHARED_SESSION_KEY_PREFIX", key_prefix)
-    settings = GatewaySettings(
+    return GatewaySettings(
         legacy_app="legacy_flask:create_app()",
         new_app="new_fastapi:create_app()",
         flag_cache_path=None,
@@ -39,6 +43,14 @@ def stack(
         flag_channel=f"{key_prefix}flags",
         admin_open=True,
     )
+
+
+@pytest.fixture
+def stack(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str, key_prefix: str
+) -> Iterator[str]:
+    oidc_port = free_port()
+    settings = reference_pair(monkeypatch, tmp_path, redis_url, key_prefix, "127.0.0.1", oidc_port)
     with oidc_provider("127.0.0.1", oidc_port), uvicorn_server(create_gateway(settings)) as url:
         yield url
 
@@ -121,21 +133,10 @@ def test_a_plain_http_issuer_off_loopback_needs_no_insecure_transport_flag(
     in a process of its own (its own server-side check is off there)."""
     oidc_port = free_port()
     monkeypatch.delenv("AUTHLIB_INSECURE_TRANSPORT", raising=False)
-    monkeypatch.setenv("OIDC_ISSUER", f"http://127.1:{oidc_port}")
-    monkeypatch.setenv("NOTES_DB_PATH", str(tmp_path / "notes.sqlite3"))
-    monkeypatch.setenv("REDIS_URL", redis_url)
-    monkeypatch.setenv("SHARED_SESSION_KEY_PREFIX", key_prefix)
     from authlib.common.security import is_secure_transport
 
     assert not is_secure_transport(f"http://127.1:{oidc_port}/token")
-    settings = GatewaySettings(
-        legacy_app="legacy_flask:create_app()",
-        new_app="new_fastapi:create_app()",
-        flag_cache_path=None,
-        flag_key=f"{key_prefix}flags",
-        flag_channel=f"{key_prefix}flags",
-        admin_open=True,
-    )
+    settings = reference_pair(monkeypatch, tmp_path, redis_url, key_prefix, "127.1", oidc_port)
     provider_command = [str(BIN / "oidc-provider-mock"), "--port", str(oidc_port)]
     with (
         ServerProcess(provider_command, tmp_path / "oidc.log") as provider,
