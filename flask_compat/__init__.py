@@ -24,6 +24,7 @@ from flask_compat.errors import (
     OutsideRequest,
     UrlBuildError,
 )
+from flask_compat.flask_context import FlaskContext, flask_context
 from flask_compat.globals import G, g, get_g
 from flask_compat.session import SessionMissing, flash, get_flashed_messages
 from flask_compat.templating import TemplateResponse, render_template, render_template_string
@@ -34,6 +35,7 @@ __all__ = [
     "ContextProcessorError",
     "FlaskCompat",
     "FlaskCompatError",
+    "FlaskContext",
     "G",
     "NotAFlaskApp",
     "NotInstalled",
@@ -42,6 +44,7 @@ __all__ = [
     "TemplateResponse",
     "UrlBuildError",
     "flash",
+    "flask_context",
     "g",
     "get_flashed_messages",
     "get_g",
