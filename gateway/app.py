@@ -11,10 +11,11 @@ Run it with ``uvicorn gateway.app:create_gateway --factory`` or
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Protocol
 
@@ -502,6 +503,25 @@ def _route_path(scope: Scope) -> str:
     return path
 
 
+def _stops_uvicorns_supervisor[**P](build: Callable[P, Gateway]) -> Callable[P, Gateway]:
+    """``build``, except that under uvicorn's ``--workers`` supervisor an error is
+    logged and the worker exits with code 3: the one exit that supervisor does not
+    answer with a new worker (which would fail the same way, for ever)."""
+
+    @functools.wraps(build)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> Gateway:
+        try:
+            return build(*args, **kwargs)
+        except Exception:
+            if not under_uvicorn_supervisor():
+                raise
+            log.exception("the gateway cannot start")
+            raise SystemExit(_STARTUP_FAILURE) from None
+
+    return guarded
+
+
+@_stops_uvicorns_supervisor
 def create_gateway(
     settings: GatewaySettings | None = None,
     *,
@@ -527,31 +547,6 @@ def create_gateway(
     worker exits with code 3 instead, the one exit that supervisor does not
     answer with a new worker (which would fail the same way, for ever).
     """
-    try:
-        return _build_gateway(
-            settings,
-            legacy_app=legacy_app,
-            new_app=new_app,
-            legacy_backend=legacy_backend,
-            new_backend=new_backend,
-            store=store,
-        )
-    except Exception:
-        if not under_uvicorn_supervisor():
-            raise
-        log.exception("the gateway cannot start")
-        raise SystemExit(_STARTUP_FAILURE) from None
-
-
-def _build_gateway(
-    settings: GatewaySettings | None = None,
-    *,
-    legacy_app: object | None = None,
-    new_app: object | None = None,
-    legacy_backend: Backend | None = None,
-    new_backend: Backend | None = None,
-    store: FlagStore | None = None,
-) -> Gateway:
     settings = settings or GatewaySettings()
     legacy_map: Map | None = None
     if legacy_app is None:

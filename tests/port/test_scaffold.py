@@ -222,6 +222,30 @@ def scaffold_in(project: Path, out: Path, *, with_ruff: bool) -> subprocess.Comp
     )
 
 
+def scaffold_project(
+    tmp_path: Path, files: dict[str, str], app: str, blueprint: str, *options: str
+) -> tuple[Path, Path]:
+    """Write ``files`` (paths relative to a new project directory) and run
+    ``migrate-gateway scaffold --app APP -b BLUEPRINT OPTIONS -o out.py`` from
+    there, as a user does; (the project directory, the written module)."""
+    project = tmp_path / "project"
+    for name, text in files.items():
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text(text)
+    out = project / "out.py"
+    args = ["scaffold", "--app", app, "-b", blueprint, *options, "-o", str(out)]
+    done = subprocess.run(
+        [str(BIN / "migrate-gateway"), *args],
+        cwd=project,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return project, out
+
+
 def ruff_isolated(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BIN / "ruff"), *args, "--isolated"],
@@ -290,21 +314,8 @@ def who():
 
 
 def test_two_objects_of_one_name_from_two_modules_get_an_alias(tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    (project / "twousers").mkdir(parents=True)
-    for name, text in TWO_USERS.items():
-        (project / "twousers" / name).write_text(text)
-    out = project / "out.py"
-    args = ["scaffold", "--app", "twousers:create_app()", "-b", "auth", "--convert"]
-    done = subprocess.run(
-        [str(BIN / "migrate-gateway"), *args, "-o", str(out)],
-        cwd=project,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
+    files = {f"twousers/{name}": text for name, text in TWO_USERS.items()}
+    project, out = scaffold_project(tmp_path, files, "twousers:create_app()", "auth", "--convert")
     source = out.read_text()
     checked = ruff_isolated(project, "check", "--output-format", "concise", str(out))
     assert checked.returncode == 0, checked.stdout + source
@@ -360,21 +371,8 @@ def test_stacked_routes_keep_flasks_order_so_url_for_builds_the_same_url(
     """Flask builds an endpoint's URL from its first rule, the bottom decorator;
     Starlette from its first route, the bottom decorator too: the scaffold must
     write them in the order of the Flask source."""
-    project = tmp_path / "project"
-    project.mkdir()
-    for name, text in STACKED.items():
-        (project / name).write_text(text)
-    out = project / "out.py"
-    args = ["scaffold", "--app", "stacked:create_app()", "-b", "main", "-o", str(out)]
-    done = subprocess.run(
-        [str(BIN / "migrate-gateway"), *args, *(["--convert"] if convert else [])],
-        cwd=project,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
+    options = ["--convert"] if convert else []
+    project, out = scaffold_project(tmp_path, STACKED, "stacked:create_app()", "main", *options)
     sys.path.insert(0, str(project))
     try:
         flask_app = importlib.import_module("stacked").create_app()
